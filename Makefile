@@ -1,0 +1,98 @@
+# Builds libaio.so.1.0.2 and libaio.a from the Rust crate, installs them the
+# way libaio 0.3.113's `make install` does, and runs the tests.
+#
+# Why a final link of our own: rustc gives a cdylib its own version script,
+# which cannot be combined with libaio's. So cargo builds a staticlib
+# (cshim/) and $(CC) links the shared object with libaio.map, whichever linker
+# rustc itself uses.
+
+PREFIX ?= /usr
+prefix ?= $(PREFIX)
+LIBDIR ?= $(prefix)/lib
+libdir ?= $(LIBDIR)
+INCLUDEDIR ?= $(prefix)/include
+includedir ?= $(INCLUDEDIR)
+MANDIR ?= $(prefix)/share/man
+mandir ?= $(MANDIR)
+pkgconfigdir ?= $(libdir)/pkgconfig
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+LDFLAGS ?=
+CARGO ?= cargo
+AR ?= ar
+OBJCOPY ?= objcopy
+
+soname = libaio.so.1
+libname = $(soname).0.2
+B = build
+STATICLIB = target/release/libaio_so.a
+SRCS = $(wildcard src/*.rs src/capi/*.rs cshim/src/*.rs) Cargo.toml cshim/Cargo.toml build.rs cbindgen.toml
+
+# Every exported name, for -u (pull it from the archive) and for libaio.a.
+EXPORTS = $(shell sed -n 's/^[[:space:]]*\(io_[a-z0-9_]*\);/\1/p' libaio.map | sort -u)
+VERSIONED = io_getevents@@LIBAIO_0.4 io_cancel@@LIBAIO_0.4 io_queue_wait@@LIBAIO_0.4 \
+	io_getevents@LIBAIO_0.1 io_cancel@LIBAIO_0.1 io_queue_wait@LIBAIO_0.1
+
+.PHONY: all install uninstall check bench header clean
+
+all: $(B)/$(libname) $(B)/libaio.a $(B)/libaio.pc
+
+$(STATICLIB): $(SRCS)
+	$(CARGO) build --release -p libaio-so
+
+$(B)/$(libname): $(STATICLIB) libaio.map
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) -shared -fPIC -o $@ -Wl,-soname,$(soname) \
+		-Wl,--version-script=libaio.map -Wl,--gc-sections -Wl,-z,relro -Wl,-z,now \
+		$(addprefix -Wl$(comma)-u$(comma),$(EXPORTS) $(VERSIONED)) \
+		$(STATICLIB) $(LDFLAGS)
+	ln -sf $(libname) $(B)/$(soname)
+	ln -sf $(libname) $(B)/libaio.so
+
+# One relocatable object holding only what the exports need, with every other
+# symbol made local, so a static link sees libaio's names and nothing of Rust's.
+$(B)/libaio.a: $(STATICLIB) libaio.map
+	@mkdir -p $(B)
+	$(CC) -r -nostdlib -Wl,--gc-sections $(addprefix -Wl$(comma)-u$(comma),$(EXPORTS) $(VERSIONED)) \
+		-o $(B)/libaio.o $(STATICLIB)
+	printf '%s\n' $(EXPORTS) $(VERSIONED) > $(B)/exports.txt
+	$(OBJCOPY) --keep-global-symbols=$(B)/exports.txt $(B)/libaio.o
+	rm -f $@ && $(AR) rcs $@ $(B)/libaio.o
+
+$(B)/libaio.pc: pkgconfig/libaio.pc.in Makefile
+	@mkdir -p $(B)
+	sed -e 's|@prefix@|$(prefix)|g' -e 's|@libdir@|$(libdir)|g' \
+	    -e 's|@includedir@|$(includedir)|g' -e 's|@version@|0.3.113|g' $< > $@
+
+comma := ,
+
+install: all
+	install -D -m 644 include/libaio.h $(DESTDIR)$(includedir)/libaio.h
+	install -D -m 644 $(B)/libaio.a $(DESTDIR)$(libdir)/libaio.a
+	install -D -m 755 $(B)/$(libname) $(DESTDIR)$(libdir)/$(libname)
+	ln -sf $(libname) $(DESTDIR)$(libdir)/$(soname)
+	ln -sf $(libname) $(DESTDIR)$(libdir)/libaio.so
+	install -D -m 644 $(B)/libaio.pc $(DESTDIR)$(pkgconfigdir)/libaio.pc
+	if [ -d man ]; then for p in man/*.[37]; do \
+		s=$${p##*.}; install -D -m 644 $$p $(DESTDIR)$(mandir)/man$$s/$${p##*/}; done; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(includedir)/libaio.h $(DESTDIR)$(libdir)/libaio.a \
+	      $(DESTDIR)$(libdir)/$(libname) $(DESTDIR)$(libdir)/$(soname) \
+	      $(DESTDIR)$(libdir)/libaio.so $(DESTDIR)$(pkgconfigdir)/libaio.pc
+
+# Regenerates include/libaio.h from the Rust definitions (a test fails while it is stale).
+header:
+	LIBAIO_RS_WRITE_HEADER=1 $(CARGO) build -p libaio
+
+# Every test: Rust lints and unit tests, then the C suites against ours and Debian's.
+check: all
+	tools/check.sh
+
+bench: all
+	bench/run.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(B)

@@ -1,0 +1,10 @@
+//! The exported C entry points: each a few lines over the safe core.
+//!
+//! Conventions, as libaio 0.3.113 has them: every call returns a result or
+//! `-errno` and leaves `errno` as it was; pointers from the caller go to the
+//! kernel untouched. The `# Safety` sections say what the C caller promises.
+
+pub mod compat;
+pub mod io;
+pub mod prep;
+pub mod queue;

@@ -1,0 +1,52 @@
+//! Run-time switches read from the environment once, on first use.
+//!
+//! - `LIBAIO_RS_REAP=0` turns off reaping completions from the ring in user
+//!   space, so every `io_getevents` that can wait enters the kernel (as libaio
+//!   does; useful under `strace` or with tools that count syscalls).
+//! - `LIBAIO_RS_DEBUG=1` makes failing calls explain themselves on stderr.
+
+use core::ffi::CStr;
+use core::num::NonZeroUsize;
+use once_cell::race::OnceNonZeroUsize;
+
+const LOADED: usize = 1;
+const NO_REAP: usize = 2;
+const DEBUG: usize = 4;
+
+static FLAGS: OnceNonZeroUsize = OnceNonZeroUsize::new();
+
+fn env_is(name: &CStr, on_values: &[&[u8]]) -> Option<bool> {
+    // SAFETY: getenv reads the environment; `name` is NUL-terminated.
+    let v = unsafe { libc::getenv(name.as_ptr()) };
+    if v.is_null() {
+        return None;
+    }
+    // SAFETY: getenv returned a NUL-terminated string.
+    let v = unsafe { CStr::from_ptr(v) }.to_bytes();
+    Some(on_values.contains(&v))
+}
+
+fn flags() -> usize {
+    FLAGS
+        .get_or_init(|| {
+            let mut f = LOADED;
+            if env_is(c"LIBAIO_RS_REAP", &[b"0", b"off", b"no"]) == Some(true) {
+                f |= NO_REAP;
+            }
+            if env_is(c"LIBAIO_RS_DEBUG", &[b"", b"0", b"off", b"no"]) == Some(false) {
+                f |= DEBUG;
+            }
+            NonZeroUsize::new(f).unwrap_or(NonZeroUsize::MIN)
+        })
+        .get()
+}
+
+/// Whether `io_getevents` may take completions from the ring without a syscall.
+pub fn user_reap() -> bool {
+    flags() & NO_REAP == 0
+}
+
+/// Whether failures are explained on stderr.
+pub fn debug() -> bool {
+    flags() & DEBUG != 0
+}

@@ -1,0 +1,222 @@
+//! The raw kernel AIO system calls.
+//!
+//! Each wrapper returns the kernel's answer as it is: a non-negative result or
+//! `-errno`. `errno` is never written: on x86_64 and aarch64 the `syscall`
+//! instruction is issued directly (no libc, no errno), elsewhere libc's
+//! `syscall(2)` is used and `errno` is put back as it was.
+//!
+//! Every argument is passed to the kernel untouched; pointers from the caller
+//! are never read here, so a bad one gets the kernel's `EFAULT`/`EINVAL`.
+
+use crate::abi::{io_context_t, io_event, iocb};
+use core::ffi::{c_long, c_void};
+
+/// One system call with up to six arguments, returning the raw kernel result.
+///
+/// # Safety
+/// The kernel may read or write memory through the arguments as the call's
+/// contract says; the caller vouches for nothing more than libc's `syscall(2)`
+/// would ask.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn syscall6(nr: c_long, a: [usize; 6]) -> c_long {
+    let ret: c_long;
+    // SAFETY: the x86_64 Linux system-call convention: number in rax, arguments
+    // in rdi, rsi, rdx, r10, r8, r9; the kernel clobbers rcx and r11 and
+    // leaves the stack alone. Memory effects are the kernel's, hence no
+    // `nomem`/`readonly`.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr => ret,
+            in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+            in("r10") a[3], in("r8") a[4], in("r9") a[5],
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack, preserves_flags)
+        );
+    }
+    ret
+}
+
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+unsafe fn syscall6(nr: c_long, a: [usize; 6]) -> c_long {
+    let ret: c_long;
+    // SAFETY: the aarch64 Linux convention: number in x8, arguments in x0-x5,
+    // result in x0; `svc 0` clobbers nothing else.
+    unsafe {
+        core::arch::asm!(
+            "svc 0",
+            in("x8") nr,
+            inlateout("x0") a[0] => ret,
+            in("x1") a[1], in("x2") a[2], in("x3") a[3], in("x4") a[4], in("x5") a[5],
+            options(nostack, preserves_flags)
+        );
+    }
+    ret
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(always)]
+unsafe fn syscall6(nr: c_long, a: [usize; 6]) -> c_long {
+    // SAFETY: libc's errno location is valid for the calling thread.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: as above; reading our own thread's errno.
+    let saved = unsafe { *errno };
+    // SAFETY: the caller passes the kernel's arguments for `nr`.
+    let ret = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
+    if ret < 0 {
+        // SAFETY: as above.
+        unsafe {
+            let e = *errno;
+            *errno = saved;
+            return -(e as c_long);
+        }
+    }
+    ret
+}
+
+/// `io_pgetevents` (Linux 4.18) has no number in the libc crate; these are the
+/// kernel's, per architecture. Where none is known the call answers `-ENOSYS`,
+/// as libaio built without `__NR_io_pgetevents` does.
+const SYS_IO_PGETEVENTS: Option<c_long> = if cfg!(all(target_arch = "x86_64", target_pointer_width = "64")) {
+    Some(333)
+} else if cfg!(target_arch = "x86_64") {
+    Some(0x4000_0000 + 333) // x32: __X32_SYSCALL_BIT
+} else if cfg!(any(
+    target_arch = "aarch64",
+    target_arch = "riscv64",
+    target_arch = "riscv32",
+    target_arch = "loongarch64"
+)) {
+    Some(292)
+} else if cfg!(target_arch = "x86") {
+    Some(385)
+} else if cfg!(target_arch = "arm") {
+    Some(399)
+} else if cfg!(any(target_arch = "powerpc", target_arch = "powerpc64")) {
+    Some(388)
+} else if cfg!(target_arch = "s390x") {
+    Some(382)
+} else {
+    None
+};
+
+/// Narrows the kernel's `long` result to libaio's `int` return type, as libaio does.
+#[inline(always)]
+fn int(ret: c_long) -> i32 {
+    ret as i32
+}
+
+/// `io_setup(2)`.
+///
+/// # Safety
+/// None beyond the kernel's: `ctxp` is handed to the kernel as it is.
+#[inline]
+pub unsafe fn io_setup(maxevents: i32, ctxp: *mut io_context_t) -> i32 {
+    // SAFETY: the kernel validates both arguments.
+    int(unsafe {
+        syscall6(
+            libc::SYS_io_setup,
+            [maxevents as usize, ctxp as usize, 0, 0, 0, 0],
+        )
+    })
+}
+
+/// `io_destroy(2)`.
+///
+/// # Safety
+/// None beyond the kernel's.
+#[inline]
+pub unsafe fn io_destroy(ctx: io_context_t) -> i32 {
+    // SAFETY: the kernel validates the context.
+    int(unsafe { syscall6(libc::SYS_io_destroy, [ctx as usize, 0, 0, 0, 0, 0]) })
+}
+
+/// `io_submit(2)`.
+///
+/// # Safety
+/// None beyond the kernel's: `ios` and every iocb are read by the kernel only.
+#[inline(always)]
+pub unsafe fn io_submit(ctx: io_context_t, nr: c_long, ios: *mut *mut iocb) -> i32 {
+    // SAFETY: the kernel validates all three.
+    int(unsafe {
+        syscall6(
+            libc::SYS_io_submit,
+            [ctx as usize, nr as usize, ios as usize, 0, 0, 0],
+        )
+    })
+}
+
+/// `io_cancel(2)`.
+///
+/// # Safety
+/// None beyond the kernel's.
+#[inline]
+pub unsafe fn io_cancel(ctx: io_context_t, iocb: *mut iocb, evt: *mut io_event) -> i32 {
+    // SAFETY: the kernel validates all three.
+    int(unsafe {
+        syscall6(
+            libc::SYS_io_cancel,
+            [ctx as usize, iocb as usize, evt as usize, 0, 0, 0],
+        )
+    })
+}
+
+/// `io_getevents(2)`.
+///
+/// # Safety
+/// None beyond the kernel's.
+#[inline]
+pub unsafe fn io_getevents(
+    ctx: io_context_t,
+    min_nr: c_long,
+    nr: c_long,
+    events: *mut io_event,
+    timeout: *mut libc::timespec,
+) -> i32 {
+    let a = [
+        ctx as usize,
+        min_nr as usize,
+        nr as usize,
+        events as usize,
+        timeout as usize,
+        0,
+    ];
+    // SAFETY: the kernel validates every argument.
+    int(unsafe { syscall6(libc::SYS_io_getevents, a) })
+}
+
+/// `io_pgetevents(2)`; `sigset` is the kernel's `{pointer, size}` pair.
+///
+/// # Safety
+/// None beyond the kernel's.
+#[inline]
+pub unsafe fn io_pgetevents(
+    ctx: io_context_t,
+    min_nr: c_long,
+    nr: c_long,
+    events: *mut io_event,
+    timeout: *mut libc::timespec,
+    sigset: *const c_void,
+) -> i32 {
+    let Some(nr_pgetevents) = SYS_IO_PGETEVENTS else {
+        return -libc::ENOSYS;
+    };
+    let a = [
+        ctx as usize,
+        min_nr as usize,
+        nr as usize,
+        events as usize,
+        timeout as usize,
+        sigset as usize,
+    ];
+    // SAFETY: the kernel validates every argument.
+    int(unsafe { syscall6(nr_pgetevents, a) })
+}
+
+/// Gives up the CPU while another thread finishes a short critical section.
+pub fn sched_yield() {
+    // SAFETY: sched_yield(2) takes no arguments and cannot fail.
+    unsafe { syscall6(libc::SYS_sched_yield, [0; 6]) };
+}
