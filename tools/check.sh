@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite (`make check` runs it after `make all`):
+#   1. formatting and clippy, 2. cargo test (Rust unit tests, the header
+#   check, the C conformance suite against Debian's libaio and ours),
+#   3. every tests/sh/*.sh script (exit 0 pass, 77 skip, anything else fail).
+# Ends with one line "check: N passed, M failed, K skipped".
+set -u
+cd "$(dirname "$0")/.."
+export LIBAIO_RS_ROOT=$PWD LIBAIO_RS_BUILD_DIR=$PWD/build
+
+pass=0 fail=0 skip=0 failed=()
+step() {
+	local name=$1
+	shift
+	printf '\n=== %s\n' "$name"
+	local start=$SECONDS rc
+	"$@"
+	rc=$?
+	case $rc in
+	0) pass=$((pass + 1)); printf -- '--- PASS %s (%ss)\n' "$name" $((SECONDS - start)) ;;
+	77) skip=$((skip + 1)); printf -- '--- SKIP %s\n' "$name" ;;
+	*) fail=$((fail + 1)); failed+=("$name"); printf -- '--- FAIL %s (exit %s)\n' "$name" "$rc" ;;
+	esac
+}
+
+step "cargo fmt --check" cargo fmt --all --check
+step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
+step "cargo test" cargo test
+# Scripts run in name order; those that replace system packages are named z*.
+for t in tests/sh/*.sh; do
+	[ -e "$t" ] || continue
+	step "$t" bash "$t"
+done
+
+echo
+((fail)) && printf 'failed: %s\n' "${failed[@]}"
+echo "check: $pass passed, $fail failed, $skip skipped"
+((fail == 0))
