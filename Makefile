@@ -34,7 +34,7 @@ EXPORTS = $(shell sed -n 's/^[[:space:]]*\(io_[a-z0-9_]*\);/\1/p' libaio.map | s
 VERSIONED = io_getevents@@LIBAIO_0.4 io_cancel@@LIBAIO_0.4 io_queue_wait@@LIBAIO_0.4 \
 	io_getevents@LIBAIO_0.1 io_cancel@LIBAIO_0.1 io_queue_wait@LIBAIO_0.1
 
-.PHONY: all install uninstall check bench header clean
+.PHONY: all install uninstall check deps demo bench header clean
 
 all: $(B)/$(libname) $(B)/libaio.a $(B)/libaio.pc
 
@@ -86,8 +86,18 @@ uninstall:
 header:
 	LIBAIO_RS_WRITE_HEADER=1 $(CARGO) build -p libaio
 
-# Every test: Rust lints and unit tests, then the C suites against ours and Debian's.
+# Quick start, step 1: build, install into ./build/demo-root, build a sample
+# program there with plain `gcc demo.c -laio`, and run it on our library.
+DEMO = $(CURDIR)/$(B)/demo-root
+demo: all
+	rm -rf $(DEMO) && $(MAKE) --no-print-directory install DESTDIR=$(DEMO) PREFIX=/usr >/dev/null
+	$(CC) -o $(B)/demo examples/demo.c -I$(DEMO)/usr/include -L$(DEMO)/usr/lib -laio
+	LD_LIBRARY_PATH=$(DEMO)/usr/lib $(B)/demo $(B)/demo.data
+	@echo "installed tree: $(DEMO)"; find $(DEMO) -type f -o -type l | sed 's|$(DEMO)|  |' | sort
+
+# Quick start, step 2: every test (installs the Debian packages they need when run as root).
 check: all
+	tools/deps.sh
 	tools/check.sh
 
 bench: all

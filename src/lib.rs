@@ -30,3 +30,4 @@ pub mod diag;
 pub mod prep;
 pub mod ring;
 pub mod sys;
+pub mod uaccess;

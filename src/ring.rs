@@ -43,10 +43,6 @@ const PEEKERS: u32 = FREE - PEEK;
 /// Bits 0..14: threads inside the kernel's `io_getevents`/`io_pgetevents`.
 const READERS: u32 = PEEK - 1;
 
-/// Lowest address a mapping can have here; pointers below it are refused to
-/// the fast path and left for the kernel to answer `EFAULT`.
-const MIN_USER_ADDR: usize = 4096;
-
 /// One registered context.
 struct Slot {
     ctx: AtomicUsize,
@@ -276,9 +272,12 @@ impl Request {
         t.tv_sec == 0 && t.tv_nsec == 0
     }
 
-    fn events_writable_guess(&self, n: u32) -> bool {
-        let a = self.events as usize;
-        a >= MIN_USER_ADDR && a.checked_add(n as usize * size_of::<io_event>()).is_some()
+    /// Whether `events` can take `n` events from user space (else the kernel
+    /// handles the call and answers EFAULT for a bad array, as for libaio).
+    fn events_writable(&self, n: u32, ring_nr: u32) -> bool {
+        let ev = size_of::<io_event>();
+        let whole = (self.nr.max(0) as usize).min(ring_nr as usize);
+        crate::uaccess::writable(self.events.cast(), n as usize * ev, whole * ev)
     }
 }
 
@@ -364,7 +363,7 @@ unsafe fn reap_locked(slot: &Slot, req: &Request, reap: bool) -> Option<i32> {
     if n == 0 {
         return Some(0);
     }
-    if !req.events_writable_guess(n) {
+    if !req.events_writable(n, ring.nr) {
         return None; // let the kernel answer EFAULT
     }
     // SAFETY: USER held, n <= ready, and `events` is the caller's array of nr >= n.

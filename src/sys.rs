@@ -220,3 +220,21 @@ pub fn sched_yield() {
     // SAFETY: sched_yield(2) takes no arguments and cannot fail.
     unsafe { syscall6(libc::SYS_sched_yield, [0; 6]) };
 }
+
+/// Whether the kernel can write `len` bytes at `p` in this process: the range
+/// is copied onto itself with `process_vm_writev`, which changes no byte and
+/// answers `EFAULT` for memory that is not mapped writable. False also where
+/// the call is refused (a seccomp filter), which keeps callers on the safe path.
+pub fn probe_writable(p: *mut u8, len: usize) -> bool {
+    let iov = libc::iovec {
+        iov_base: p.cast(),
+        iov_len: len,
+    };
+    // SAFETY: getpid(2) takes no arguments.
+    let pid = unsafe { syscall6(libc::SYS_getpid, [0; 6]) };
+    let iovp = &raw const iov as usize;
+    // SAFETY: both iovecs describe the same caller range; the kernel checks it
+    // (reading and writing through its own page-table walk, never faulting us).
+    let ret = unsafe { syscall6(libc::SYS_process_vm_writev, [pid as usize, iovp, 1, iovp, 1, 0]) };
+    ret == len as c_long
+}

@@ -1,0 +1,89 @@
+//! Whether the caller's event array may be written from user space.
+//!
+//! libaio hands the array to the kernel, which answers `EFAULT` for a bad one.
+//! Reaping in user space writes it directly, where a bad pointer would crash
+//! instead. So before the first user-space write into an array, the kernel is
+//! asked once whether the whole range is writable (`process_vm_writev` of the
+//! range onto itself, which changes no byte), and the answer is remembered in
+//! a small table of ranges. An array that is not known to be writable is left
+//! to the syscall path, where the kernel answers as it does for libaio.
+
+use crate::sys;
+use core::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
+
+/// Addresses below this are never mapped (`vm.mmap_min_addr` is at least 4096).
+const MIN_ADDR: usize = 4096;
+const ENTRIES: usize = 16;
+
+/// A remembered writable range, guarded by a sequence number: odd while being
+/// rewritten, so a reader never trusts a half-written pair.
+struct Range {
+    seq: AtomicU32,
+    start: AtomicUsize,
+    end: AtomicUsize,
+}
+
+#[allow(clippy::declare_interior_mutable_const)] // only used to initialise RANGES
+const EMPTY: Range = Range {
+    seq: AtomicU32::new(0),
+    start: AtomicUsize::new(0),
+    end: AtomicUsize::new(0),
+};
+static RANGES: [Range; ENTRIES] = [EMPTY; ENTRIES];
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+impl Range {
+    fn covers(&self, start: usize, end: usize) -> bool {
+        let s1 = self.seq.load(Ordering::Acquire);
+        if s1 & 1 != 0 {
+            return false;
+        }
+        let (a, b) = (
+            self.start.load(Ordering::Relaxed),
+            self.end.load(Ordering::Relaxed),
+        );
+        fence(Ordering::Acquire);
+        self.seq.load(Ordering::Relaxed) == s1 && a != 0 && a <= start && end <= b
+    }
+
+    fn store(&self, start: usize, end: usize) {
+        let s = self.seq.load(Ordering::Relaxed);
+        if s & 1 != 0
+            || self
+                .seq
+                .compare_exchange(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return; // another thread is rewriting this entry; remembering is optional
+        }
+        self.start.store(start, Ordering::Relaxed);
+        self.end.store(end, Ordering::Relaxed);
+        self.seq.store(s + 2, Ordering::Release);
+    }
+}
+
+/// True when `len` bytes at `p` are known, or now proven, writable. On a
+/// miss the kernel is asked first about `hint` bytes (the most the caller
+/// could ever need at `p`), so one check serves the calls that follow.
+pub fn writable(p: *mut u8, len: usize, hint: usize) -> bool {
+    let start = p as usize;
+    let Some(end) = start.checked_add(len) else {
+        return false;
+    };
+    if start < MIN_ADDR {
+        return false;
+    }
+    if RANGES.iter().any(|r| r.covers(start, end)) {
+        return true;
+    }
+    for size in [hint.max(len), len] {
+        if let Some(end) = start.checked_add(size) {
+            if sys::probe_writable(p, size) {
+                let i = NEXT.fetch_add(1, Ordering::Relaxed) as usize % ENTRIES;
+                RANGES[i].store(start, end);
+                return true;
+            }
+        }
+    }
+    false
+}
