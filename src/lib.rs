@@ -23,6 +23,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+// Unit tests run with std (threads, mmap helpers); the library never does.
+#[cfg(test)]
+extern crate std;
+
 pub mod abi;
 pub mod capi;
 pub mod config;

@@ -87,3 +87,73 @@ pub fn writable(p: *mut u8, len: usize, hint: usize) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// The table is process-wide and addresses get reused between tests, so
+    /// each test runs alone on an empty table.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
+    fn fresh() -> std::sync::MutexGuard<'static, ()> {
+        let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        for r in &RANGES {
+            r.start.store(0, Ordering::Relaxed);
+            r.end.store(0, Ordering::Relaxed);
+        }
+        guard
+    }
+
+    fn map(prot: i32) -> *mut u8 {
+        // SAFETY: an anonymous private mapping of one page, unmapped by the caller.
+        let p = unsafe {
+            libc::mmap(core::ptr::null_mut(), 4096, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        p.cast()
+    }
+
+    #[test]
+    fn writable_memory_is_accepted_and_left_unchanged() {
+        let _serial = fresh();
+        let mut buf = [7u8; 256];
+        assert!(writable(buf.as_mut_ptr(), 64, 256));
+        assert!(buf.iter().all(|&b| b == 7), "the probe must not change the bytes");
+        // Remembered: a sub-range needs no new probe (and still answers true).
+        assert!(writable(buf[32..].as_mut_ptr(), 32, 32));
+    }
+
+    #[test]
+    fn null_low_and_overflowing_pointers_are_refused() {
+        let _serial = fresh();
+        assert!(!writable(core::ptr::null_mut(), 32, 32));
+        assert!(!writable(16 as *mut u8, 32, 32));
+        assert!(!writable((usize::MAX - 8) as *mut u8, 32, 32));
+    }
+
+    #[test]
+    fn read_only_and_unmapped_memory_is_refused() {
+        let _serial = fresh();
+        let ro = map(libc::PROT_READ);
+        assert!(!writable(ro, 32, 32));
+        let gone = map(libc::PROT_READ | libc::PROT_WRITE);
+        // SAFETY: unmapping our own page.
+        unsafe { libc::munmap(gone.cast(), 4096) };
+        assert!(!writable(gone, 32, 32));
+        // SAFETY: as above.
+        unsafe { libc::munmap(ro.cast(), 4096) };
+    }
+
+    #[test]
+    fn a_hint_larger_than_the_mapping_falls_back_to_the_needed_length() {
+        let _serial = fresh();
+        let rw = map(libc::PROT_READ | libc::PROT_WRITE);
+        // SAFETY: the last 64 bytes of our page.
+        let tail = unsafe { rw.add(4096 - 64) };
+        assert!(writable(tail, 64, 4096));
+        // SAFETY: as above.
+        unsafe { libc::munmap(rw.cast(), 4096) };
+    }
+}
