@@ -26,7 +26,8 @@ OBJCOPY ?= objcopy
 soname = libaio.so.1
 libname = $(soname).0.2
 B = build
-STATICLIB = target/release/libaio_so.a
+CARGO_TARGET_DIR ?= target
+STATICLIB = $(CARGO_TARGET_DIR)/release/libaio_so.a
 SRCS = $(wildcard src/*.rs src/capi/*.rs cshim/src/*.rs) Cargo.toml cshim/Cargo.toml build.rs cbindgen.toml
 
 # Every exported name, for -u (pull it from the archive) and for libaio.a.
@@ -60,12 +61,16 @@ $(B)/libaio.a: $(STATICLIB) libaio.map
 	$(OBJCOPY) --keep-global-symbols=$(B)/exports.txt $(B)/libaio.o
 	rm -f $@ && $(AR) rcs $@ $(B)/libaio.o
 
-$(B)/libaio.pc: pkgconfig/libaio.pc.in Makefile
+# Rewritten on every run: it holds prefix/libdir/includedir, and `make` then
+# `make install prefix=...` must not install the first run's paths.
+$(B)/libaio.pc: pkgconfig/libaio.pc.in Makefile FORCE
 	@mkdir -p $(B)
 	sed -e 's|@prefix@|$(prefix)|g' -e 's|@libdir@|$(libdir)|g' \
 	    -e 's|@includedir@|$(includedir)|g' -e 's|@version@|0.3.113|g' $< > $@
 
 comma := ,
+
+FORCE:
 
 install: all
 	install -D -m 644 include/libaio.h $(DESTDIR)$(includedir)/libaio.h
