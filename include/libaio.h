@@ -211,11 +211,17 @@ struct io_iocb_poll {
          The `poll(2)` events to wait for; the result is the events that fired.
          */
         int events;
-#if defined(__LIBAIO_LITTLE_ENDIAN)
+#if (defined(__LIBAIO_LITTLE_ENDIAN) && defined(__LIBAIO_ILP32))
         /*
          Padding to 64 bits.
          */
         unsigned int __pad1;
+#endif
+#if (defined(__LIBAIO_LITTLE_ENDIAN) && defined(__LIBAIO_LP64))
+        /*
+         Padding to 64 bits (an `int`, as libaio.h declares it here).
+         */
+        int __pad1;
 #endif
 };
 

@@ -66,8 +66,11 @@ pub struct io_iocb_poll {
     /// The `poll(2)` events to wait for; the result is the events that fired.
     pub events: c_int,
     /// Padding to 64 bits.
-    #[cfg(target_endian = "little")]
+    #[cfg(all(target_endian = "little", target_pointer_width = "32"))]
     pub __pad1: c_uint,
+    /// Padding to 64 bits (an `int`, as libaio.h declares it here).
+    #[cfg(all(target_endian = "little", target_pointer_width = "64"))]
+    pub __pad1: c_int,
 }
 
 /// Socket-address arguments (kept for source compatibility; no kernel command uses them).

@@ -6,8 +6,11 @@ PACKAGES=(
 	make gcc g++ pkg-config python3 binutils dpkg-dev
 	libaio1 libaio-dev                          # the reference, side by side
 	libgoogle-glog-dev libgflags-dev            # the C++ seed sample
-	gcc-multilib g++-multilib                   # header layout: -m32, -mx32
-	gcc-s390x-linux-gnu gcc-arm-linux-gnueabihf # header layout: big-endian 64, arm 32
+	# header layout: -m32 and -mx32 (gcc-12-multilib, not gcc-multilib, which
+	# conflicts with the cross compilers), s390x (big-endian 64-bit), armhf and
+	# powerpc (32-bit, both byte orders)
+	gcc-12-multilib gcc-s390x-linux-gnu gcc-arm-linux-gnueabihf gcc-powerpc-linux-gnu
+	e2fsprogs                                   # libaio's harness: an ext2 image
 	valgrind strace fio
 )
 missing=()
