@@ -6,8 +6,9 @@
 //! - compiles the C conformance suite (`ctests/*.c`) with `cc`, linked against
 //!   the soname `libaio.so.1` through a link-time stand-in made from
 //!   `libaio.map`, so the same binaries run on Debian's libaio and on ours
-//!   (`tests/ctests.rs` runs them). `LIBAIO_RS_NO_CTESTS=1` skips this (the
-//!   Makefile's library build sets it).
+//!   (`tests/ctests.rs` runs them), and the documented differences
+//!   (`ctests/differ/*.c`, run by `tests/differences.rs`).
+//!   `LIBAIO_RS_NO_CTESTS=1` skips this (the Makefile's library build sets it).
 
 use std::env;
 use std::fs;
@@ -102,52 +103,91 @@ fn link_stub(root: &Path, out: &Path) -> PathBuf {
     dir
 }
 
-fn build_ctests(root: &Path, out: &Path) {
-    let stub = link_stub(root, out);
-    let bin = out.join("ctests");
-    fs::create_dir_all(&bin).expect("OUT_DIR is writable");
-    let mut sources: Vec<PathBuf> = fs::read_dir(root.join("ctests"))
-        .expect("ctests/ is readable")
+/// The `.c` files directly in `dir`, sorted.
+fn c_sources(dir: &Path) -> Vec<PathBuf> {
+    let mut sources: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{} is readable: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "c"))
         .collect();
     sources.sort();
-    // One Rust #[test] per C program, included by tests/ctests.rs.
+    sources
+}
+
+fn stem(src: &Path) -> String {
+    src.file_stem()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Compiles each C program of `sources` into `bin/<stem>`, linked against the
+/// stand-in `libaio.so.1` in `stub`, a few compilers at a time.
+fn compile_programs(root: &Path, stub: &Path, sources: &[PathBuf], bin: &Path) {
+    fs::create_dir_all(bin).expect("OUT_DIR is writable");
+    let compiler = cc::Build::new().get_compiler();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(src) = sources.get(i) else { break };
+                let mut cmd = compiler.to_command();
+                cmd.args([
+                    "-std=gnu11",
+                    "-O1",
+                    "-g",
+                    "-Wall",
+                    "-Wextra",
+                    "-Werror",
+                    "-Wno-unused-parameter",
+                ])
+                .arg("-I")
+                .arg(root.join("include"))
+                .arg("-I")
+                .arg(root.join("ctests"))
+                .arg("-o")
+                .arg(bin.join(stem(src)))
+                .arg(src)
+                .arg("-L")
+                .arg(stub)
+                .args(["-laio", "-lpthread", "-ldl"]);
+                run(cmd);
+            });
+        }
+    });
+}
+
+/// Builds the C suites:
+/// - `ctests/*.c` into `$OUT_DIR/ctests`, one `#[test]` each in
+///   `$OUT_DIR/ctests_list.rs` (tests/ctests.rs: same output from both libraries);
+/// - `ctests/differ/*.c` into `$OUT_DIR/ctests-differ`, their names in
+///   `$OUT_DIR/ctests_differ_list.txt` (tests/differences.rs: the documented
+///   differences, each library doing what is written there).
+fn build_ctests(root: &Path, out: &Path) {
+    let stub = link_stub(root, out);
+
+    let sources = c_sources(&root.join("ctests"));
     let mut list = String::new();
     for src in &sources {
-        let name = src.file_stem().expect("a file name").to_string_lossy();
+        let name = stem(src);
         list += &format!("#[test]\nfn {name}() {{\n    run_ctest(\"{name}\");\n}}\n");
     }
     fs::write(out.join("ctests_list.rs"), list).expect("OUT_DIR is writable");
-    for src in sources {
-        let name = src
-            .file_stem()
-            .expect("a file name")
-            .to_string_lossy()
-            .into_owned();
-        let mut cmd = cc::Build::new().get_compiler().to_command();
-        cmd.args([
-            "-std=gnu11",
-            "-O1",
-            "-g",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-Wno-unused-parameter",
-        ])
-        .arg("-I")
-        .arg(root.join("include"))
-        .arg("-I")
-        .arg(root.join("ctests"))
-        .arg("-o")
-        .arg(bin.join(&name))
-        .arg(&src)
-        .arg("-L")
-        .arg(&stub)
-        .args(["-laio", "-lpthread"]);
-        run(cmd);
-    }
+    let bin = out.join("ctests");
+    compile_programs(root, &stub, &sources, &bin);
     println!("cargo:rustc-env=LIBAIO_RS_CTESTS_DIR={}", bin.display());
+
+    let differ = c_sources(&root.join("ctests/differ"));
+    let names: String = differ.iter().map(|s| stem(s) + "\n").collect();
+    fs::write(out.join("ctests_differ_list.txt"), names).expect("OUT_DIR is writable");
+    let differ_bin = out.join("ctests-differ");
+    compile_programs(root, &stub, &differ, &differ_bin);
+    println!(
+        "cargo:rustc-env=LIBAIO_RS_CTESTS_DIFFER_DIR={}",
+        differ_bin.display()
+    );
 }
 
 /// cbindgen writes a field under `#if` as `#if C / type name / #endif / ;`,

@@ -109,7 +109,14 @@ mod tests {
     fn map(prot: i32) -> *mut u8 {
         // SAFETY: an anonymous private mapping of one page, unmapped by the caller.
         let p = unsafe {
-            libc::mmap(core::ptr::null_mut(), 4096, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+            libc::mmap(
+                core::ptr::null_mut(),
+                4096,
+                prot,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
         };
         assert_ne!(p, libc::MAP_FAILED);
         p.cast()
@@ -138,12 +145,15 @@ mod tests {
         let _serial = fresh();
         let ro = map(libc::PROT_READ);
         assert!(!writable(ro, 32, 32));
-        let gone = map(libc::PROT_READ | libc::PROT_WRITE);
-        // SAFETY: unmapping our own page.
-        unsafe { libc::munmap(gone.cast(), 4096) };
-        assert!(!writable(gone, 32, 32));
-        // SAFETY: as above.
-        unsafe { libc::munmap(ro.cast(), 4096) };
+        // PROT_NONE answers like an unmapped page, and unlike a munmap()ed
+        // one it cannot be handed to another test thread meanwhile.
+        let none = map(libc::PROT_NONE);
+        assert!(!writable(none, 32, 32));
+        // SAFETY: unmapping our own pages.
+        unsafe {
+            libc::munmap(none.cast(), 4096);
+            libc::munmap(ro.cast(), 4096);
+        }
     }
 
     #[test]

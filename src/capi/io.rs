@@ -102,7 +102,9 @@ pub unsafe extern "C" fn io_getevents(
             sys::io_getevents(ctx, min_nr, nr, events, timeout)
         })
     };
-    diag::failed("io_getevents", ret);
+    if ret < 0 {
+        diag::failed("io_getevents", ret);
+    }
     ret
 }
 
@@ -147,8 +149,15 @@ pub unsafe extern "C" fn io_pgetevents(
         }
         ret
     };
+    // A signal mask must be installed by the kernel even when events are
+    // ready (a pending signal it lets in is delivered by this call), so only
+    // a NULL mask may be answered from the ring; libaio's "empty ring, zero
+    // timeout" answer still comes first.
+    let reap = config::user_reap() && sigmask.is_null();
     // SAFETY: the arguments are the caller's, unchanged.
-    let ret = unsafe { ring::getevents(&req, config::user_reap(), call) };
-    diag::failed("io_pgetevents", ret);
+    let ret = unsafe { ring::getevents(&req, reap, call) };
+    if ret < 0 {
+        diag::failed("io_pgetevents", ret);
+    }
     ret
 }
