@@ -25,6 +25,8 @@ OBJCOPY ?= objcopy
 
 soname = libaio.so.1
 libname = $(soname).0.2
+t64soname = libaio.so.1t64
+t64name = $(t64soname).0.2
 B = build
 CARGO_TARGET_DIR ?= target
 STATICLIB = $(CARGO_TARGET_DIR)/release/libaio_so.a
@@ -42,14 +44,27 @@ all: $(B)/$(libname) $(B)/libaio.a $(B)/libaio.pc
 $(STATICLIB): $(SRCS)
 	LIBAIO_RS_NO_CTESTS=1 $(CARGO) build --release -p libaio-so
 
-$(B)/$(libname): $(STATICLIB) libaio.map
-	@mkdir -p $(B)
-	$(CC) $(CFLAGS) -shared -fPIC -o $@ -Wl,-soname,$(soname) \
+# $(call link_so,SONAME): the final link of the shared object named $@.
+link_so = $(CC) $(CFLAGS) -shared -fPIC -o $@ -Wl,-soname,$(1) \
 		-Wl,--version-script=libaio.map -Wl,--gc-sections -Wl,-z,relro -Wl,-z,now \
 		$(addprefix -Wl$(comma)-u$(comma),$(EXPORTS) $(VERSIONED)) \
 		$(STATICLIB) $(LDFLAGS)
+
+$(B)/$(libname): $(STATICLIB) libaio.map
+	@mkdir -p $(B)
+	$(call link_so,$(soname))
 	ln -sf $(libname) $(B)/$(soname)
 	ln -sf $(libname) $(B)/libaio.so
+
+# The same library under the soname that Debian 13 and Ubuntu 24.04 and later
+# give libaio (package libaio1t64): programs built there need libaio.so.1t64.
+# Same code and symbol versions; only DT_SONAME differs. Not part of `all`.
+t64: $(B)/$(t64name)
+
+$(B)/$(t64name): $(STATICLIB) libaio.map
+	@mkdir -p $(B)
+	$(call link_so,$(t64soname))
+	ln -sf $(t64name) $(B)/$(t64soname)
 
 # One relocatable object holding only what the exports need, with every other
 # symbol made local, so a static link sees libaio's names and nothing of Rust's.
@@ -82,10 +97,18 @@ install: all
 	if [ -d man ]; then for p in man/*.[37]; do \
 		s=$${p##*.}; install -D -m 644 $$p $(DESTDIR)$(mandir)/man$$s/$${p##*/}; done; fi
 
+# The libaio.so.1t64 twin, beside the libaio.so.1 that `install` puts there.
+install-t64: t64
+	install -D -m 755 $(B)/$(t64name) $(DESTDIR)$(libdir)/$(t64name)
+	ln -sf $(t64name) $(DESTDIR)$(libdir)/$(t64soname)
+
 uninstall:
 	rm -f $(DESTDIR)$(includedir)/libaio.h $(DESTDIR)$(libdir)/libaio.a \
 	      $(DESTDIR)$(libdir)/$(libname) $(DESTDIR)$(libdir)/$(soname) \
-	      $(DESTDIR)$(libdir)/libaio.so $(DESTDIR)$(pkgconfigdir)/libaio.pc
+	      $(DESTDIR)$(libdir)/libaio.so $(DESTDIR)$(pkgconfigdir)/libaio.pc \
+	      $(DESTDIR)$(libdir)/$(t64name) $(DESTDIR)$(libdir)/$(t64soname)
+	if [ -d man ]; then for p in man/*.[37]; do \
+		s=$${p##*.}; rm -f $(DESTDIR)$(mandir)/man$$s/$${p##*/}; done; fi
 
 # Regenerates include/libaio.h from the Rust definitions (a test fails while it is stale).
 header:

@@ -1,9 +1,15 @@
-//! Run-time switches read from the environment once, on first use.
+//! Run-time switches read from the environment once, the first time the
+//! library needs one (a later `setenv` in the process changes nothing).
 //!
-//! - `LIBAIO_RS_REAP=0` turns off reaping completions from the ring in user
-//!   space, so every `io_getevents` that can wait enters the kernel (as libaio
-//!   does; useful under `strace` or with tools that count syscalls).
-//! - `LIBAIO_RS_DEBUG=1` makes failing calls explain themselves on stderr.
+//! - `LIBAIO_RS_REAP=0` (or `off`, `no`) turns off reaping completions from
+//!   the ring in user space, so every `io_getevents` that can wait enters the
+//!   kernel (as libaio does; useful under `strace` or with tools that count
+//!   syscalls). Any other value, or none, leaves it on.
+//! - `LIBAIO_RS_DEBUG` set to anything but the empty string, `0`, `off` or
+//!   `no` makes failing calls explain themselves on stderr (see `diag`).
+//!   Unset, nothing is ever written.
+//!
+//! Both are documented for users in libaio(7).
 
 use core::ffi::CStr;
 use core::num::NonZeroUsize;

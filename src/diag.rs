@@ -1,15 +1,27 @@
 //! Failures explained in words on stderr, when `LIBAIO_RS_DEBUG` is set.
 //!
 //! Off by default, and then nothing here runs but one flag test on the error
-//! path. Messages are formatted into a stack buffer (no allocation) and written
-//! with one `write(2)` so lines from several threads do not interleave.
+//! path: not a byte is written and no file is opened. When on, each failing
+//! call writes one line, `libaio: CALL: -ENAME: why`, formatted into a stack
+//! buffer (no allocation) and written with one `write(2)`, so lines from
+//! several threads do not interleave. `errno` is the same afterwards as
+//! before, either way.
+//!
+//! The explanations follow what the kernel really answers (checked on Linux
+//! 6.x): for example `io_setup`'s `-EAGAIN` comes with the numbers in
+//! `/proc/sys/fs/aio-nr` and `aio-max-nr`, and `-ENOSYS` says whether the
+//! kernel lacks AIO or a seccomp filter refuses it.
 
 use crate::config;
+use core::ffi::CStr;
 use core::fmt::{self, Write};
+
+/// Longest line written; longer explanations are cut.
+const LINE_MAX: usize = 512;
 
 /// A line being built for stderr.
 struct Line {
-    buf: [u8; 512],
+    buf: [u8; LINE_MAX],
     len: usize,
 }
 
@@ -23,20 +35,32 @@ impl Write for Line {
     }
 }
 
+impl Line {
+    fn new() -> Self {
+        Line {
+            buf: [0; LINE_MAX],
+            len: 0,
+        }
+    }
+
+    /// Ends the line with a newline (replacing the last byte when full).
+    fn finish(&mut self) -> &[u8] {
+        if self.len == self.buf.len() {
+            self.len -= 1;
+        }
+        self.buf[self.len] = b'\n';
+        self.len += 1;
+        &self.buf[..self.len]
+    }
+}
+
 fn emit(args: fmt::Arguments<'_>) {
-    let mut line = Line {
-        buf: [0; 512],
-        len: 0,
-    };
+    let mut line = Line::new();
     let _ = line.write_str("libaio: ");
     let _ = line.write_fmt(args);
-    if line.len == line.buf.len() {
-        line.len -= 1;
-    }
-    line.buf[line.len] = b'\n';
-    line.len += 1;
+    let bytes = line.finish();
     // SAFETY: writes our own buffer to fd 2.
-    unsafe { libc::write(2, line.buf.as_ptr().cast(), line.len) };
+    unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
 }
 
 /// Puts `errno` back as it was when dropped: explaining a failure must not
@@ -57,31 +81,43 @@ impl Drop for KeepErrno {
     }
 }
 
-/// The symbolic name of an errno value.
-fn errno_name(e: i32) -> &'static str {
-    match e {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::EBADF => "EBADF",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EFAULT => "EFAULT",
-        libc::EINVAL => "EINVAL",
-        libc::ENOSPC => "ENOSPC",
-        libc::ENOSYS => "ENOSYS",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::EINPROGRESS => "EINPROGRESS",
-        libc::ECANCELED => "ECANCELED",
-        _ => "E?",
+/// An errno value shown by its symbolic name, or as a number when unknown.
+struct Errno(i32);
+
+impl Errno {
+    fn name(&self) -> Option<&'static str> {
+        Some(match self.0 {
+            libc::EPERM => "EPERM",
+            libc::ENOENT => "ENOENT",
+            libc::EINTR => "EINTR",
+            libc::EIO => "EIO",
+            libc::EBADF => "EBADF",
+            libc::EAGAIN => "EAGAIN",
+            libc::ENOMEM => "ENOMEM",
+            libc::EFAULT => "EFAULT",
+            libc::EINVAL => "EINVAL",
+            libc::ENOSPC => "ENOSPC",
+            libc::ENOSYS => "ENOSYS",
+            libc::EOPNOTSUPP => "EOPNOTSUPP",
+            libc::EINPROGRESS => "EINPROGRESS",
+            libc::ECANCELED => "ECANCELED",
+            _ => return None,
+        })
     }
 }
 
-/// Reads a small decimal number from a /proc file.
-fn read_proc_number(path: &core::ffi::CStr) -> Option<u64> {
-    let mut buf = [0u8; 32];
-    // SAFETY: open/read/close into our own buffer (errno is kept by `failed`).
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => f.write_str(n),
+            None => write!(f, "errno {}", self.0),
+        }
+    }
+}
+
+/// Reads up to `buf.len()` bytes of a /proc file; None if it cannot be read.
+fn read_proc<'a>(path: &CStr, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+    // SAFETY: open/read/close into our own buffer (errno is kept by the caller).
     let n = unsafe {
         let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
         if fd < 0 {
@@ -91,28 +127,103 @@ fn read_proc_number(path: &core::ffi::CStr) -> Option<u64> {
         libc::close(fd);
         n
     };
-    let digits = buf.get(..usize::try_from(n).ok()?)?;
-    core::str::from_utf8(digits).ok()?.trim().parse().ok()
+    buf.get(..usize::try_from(n).ok()?)
+}
+
+/// Parses a decimal number, ignoring surrounding white space.
+fn parse_number(bytes: &[u8]) -> Option<u64> {
+    core::str::from_utf8(bytes).ok()?.trim().parse().ok()
+}
+
+/// Reads a small decimal number from a /proc file.
+fn read_proc_number(path: &CStr) -> Option<u64> {
+    let mut buf = [0u8; 32];
+    parse_number(read_proc(path, &mut buf)?)
+}
+
+/// The value of the `Seccomp:` line of a /proc/PID/status text (0 none,
+/// 1 strict, 2 filter).
+fn seccomp_mode(status: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b"Seccomp:";
+    status
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(KEY))
+        .and_then(parse_number)
+}
+
+/// Why the kernel said ENOSYS: no AIO in the kernel, or a seccomp filter.
+fn enosys_cause() -> &'static str {
+    // The fs.aio-* sysctls exist exactly when the kernel has CONFIG_AIO.
+    if read_proc_number(c"/proc/sys/fs/aio-max-nr").is_none() {
+        // SAFETY: access(2) on a constant path.
+        let proc_mounted = unsafe { libc::access(c"/proc/self".as_ptr(), libc::F_OK) } == 0;
+        if proc_mounted {
+            return "kernel AIO is not available here: this kernel has no AIO support (built without CONFIG_AIO: /proc/sys/fs/aio-max-nr does not exist)";
+        }
+    }
+    let mut buf = [0u8; 4096];
+    let mode = read_proc(c"/proc/self/status", &mut buf).and_then(seccomp_mode);
+    match mode {
+        Some(2) => {
+            "kernel AIO is not available here: the kernel has it, but this process runs under a seccomp filter (Seccomp: 2 in /proc/self/status) that refuses the io_* system calls, as some container runtimes and sandboxes do; allow io_setup, io_destroy, io_submit, io_cancel, io_getevents and io_pgetevents in its profile"
+        }
+        _ => {
+            "kernel AIO is not available here (a kernel built without CONFIG_AIO, or a seccomp filter such as a container's refuses the io_* system calls)"
+        }
+    }
 }
 
 /// Why a call failed, in words, for the errors the kernel really returns.
 fn why(call: &str, err: i32) -> &'static str {
+    use libc::*;
+    let getevents = call == "io_getevents" || call == "io_pgetevents";
     match (call, err) {
-        (_, libc::ENOSYS) => {
-            "kernel AIO is not available here (a kernel built without CONFIG_AIO, or a seccomp filter such as a container's blocks the io_* system calls)"
+        ("io_setup", EINVAL) => {
+            "maxevents must be between 1 and about 4 million, and *ctxp must be 0 on entry (a context handle still stored there is refused)"
         }
-        ("io_setup", libc::EINVAL) => "*ctxp must be 0 on entry and maxevents must be positive and not absurdly large",
-        ("io_setup", libc::ENOMEM) => "the kernel could not allocate the completion ring",
-        ("io_submit", libc::EAGAIN) => "no room: the context already has as many requests in flight as io_setup allowed; reap completions first",
-        ("io_submit", libc::EBADF) => "the first iocb's aio_fildes is not an open file descriptor (or not open for that direction)",
-        ("io_submit", libc::EINVAL) => {
-            "bad context, nr < 0, an unknown aio_lio_opcode, reserved fields not zero, or a file that does not support this command"
+        ("io_setup", EFAULT) => "ctxp does not point to writable memory",
+        ("io_setup", ENOMEM) => {
+            "the kernel could not allocate or map the completion ring (memory or address-space limits)"
         }
-        ("io_cancel", libc::EINVAL) => "this request cannot be cancelled (the kernel cancels poll requests and little else) or the context is bad",
-        ("io_cancel", libc::EAGAIN) => "the request is not in flight (never submitted, or already completed)",
-        (_, libc::EINVAL) => "ctx is not a live context of this process (destroyed, never set up, or inherited through fork), or min_nr/nr are out of range",
-        (_, libc::EINTR) => "a signal arrived while waiting",
-        (_, libc::EFAULT) => "a pointer argument does not point to memory the kernel can use",
+        ("io_destroy", EINVAL) => {
+            "ctx is not a live context of this process: already destroyed, never set up, or inherited through fork (a child has none of its parent's contexts)"
+        }
+        ("io_submit", EINVAL) => {
+            "ctx is not a live context of this process, or nr < 0, or the first iocb was refused: its aio_lio_opcode is not one the kernel implements (IO_CMD_NOOP is not), a reserved field is not zero, the offset is negative, an fsync/fdsync iocb has a buffer, length or offset, IOCB_FLAG_RESFD names a file that is not an eventfd, or the file does not support this command"
+        }
+        ("io_submit", EAGAIN) => {
+            "no request slot is free: the context already has as many requests in flight as it can hold; reap completions with io_getevents first, or set up a larger context"
+        }
+        ("io_submit", EBADF) => {
+            "the first iocb's aio_fildes is not an open file descriptor, or not open for reading (reads) or writing (writes), or IOCB_FLAG_RESFD is set and u.c.resfd is not open"
+        }
+        ("io_submit", EFAULT) => {
+            "ios, or the first iocb it points to, is not readable memory, or the buffer address is outside user space"
+        }
+        ("io_submit", EOPNOTSUPP) => {
+            "aio_rw_flags holds an RWF_* flag that this kernel or this file does not support"
+        }
+        ("io_submit", EPERM) => {
+            "the I/O priority in aio_reqprio (IOCB_FLAG_IOPRIO) needs a privilege this process lacks"
+        }
+        ("io_cancel", EINPROGRESS) => {
+            "not a failure: cancellation has started; the request completes through io_getevents like any other (a cancelled poll with res 0), and *evt is not written"
+        }
+        ("io_cancel", EINVAL) => {
+            "the request is not one the kernel can cancel: only IO_CMD_POLL requests (and USB gadget I/O) can be, never reads, writes or syncs on files; or it already completed, was never submitted to this ctx, or ctx is not a live context"
+        }
+        ("io_cancel", EFAULT) => "iocb does not point to readable memory",
+        (_, EINVAL) if getevents => {
+            "ctx is not a live context of this process (destroyed, never set up, or inherited through fork), or min_nr < 0, nr < 0 or min_nr > nr"
+        }
+        (_, EFAULT) if getevents => {
+            "events (nr slots) is not writable memory, or timeout or sigmask is not readable"
+        }
+        (_, EINTR) if getevents => {
+            "a signal handler ran before any event arrived; the kernel does not restart this call, even with SA_RESTART: call it again"
+        }
+        (_, EFAULT) => "a pointer argument does not point to memory the kernel can use",
+        (_, ENOMEM) => "the kernel is out of memory",
         _ => "see the man page of this call",
     }
 }
@@ -123,18 +234,20 @@ pub fn failed(call: &str, ret: i32) {
         return;
     }
     let _keep = KeepErrno::new();
-    let err = -ret;
-    if call == "io_setup" && err == libc::EAGAIN {
-        let nr = read_proc_number(c"/proc/sys/fs/aio-nr");
-        let max = read_proc_number(c"/proc/sys/fs/aio-max-nr");
-        emit(format_args!(
-            "io_setup: -EAGAIN: the system-wide limit on AIO events is reached, or maxevents asks for more than it: /proc/sys/fs/aio-nr = {}, /proc/sys/fs/aio-max-nr = {} (raise fs.aio-max-nr, or destroy unused contexts)",
-            Num(nr),
-            Num(max)
-        ));
-        return;
+    let err = ret.saturating_neg();
+    match (call, err) {
+        ("io_setup", libc::EAGAIN) => {
+            let nr = read_proc_number(c"/proc/sys/fs/aio-nr");
+            let max = read_proc_number(c"/proc/sys/fs/aio-max-nr");
+            emit(format_args!(
+                "io_setup: -EAGAIN: not enough AIO events left under the system-wide limit: /proc/sys/fs/aio-nr = {} (held by existing contexts), /proc/sys/fs/aio-max-nr = {} (the limit), and aio-nr + maxevents may not exceed the limit; raise it (sysctl fs.aio-max-nr=N) or destroy unused contexts",
+                Num(nr),
+                Num(max)
+            ));
+        }
+        (_, libc::ENOSYS) => emit(format_args!("{call}: -ENOSYS: {}", enosys_cause())),
+        _ => emit(format_args!("{call}: -{}: {}", Errno(err), why(call, err))),
     }
-    emit(format_args!("{call}: -{}: {}", errno_name(err), why(call, err)));
 }
 
 /// Notes a partial submission (the kernel stopped at the first iocb it refused).
@@ -142,7 +255,7 @@ pub fn partial(nr: core::ffi::c_long, done: i32) {
     if done >= 0 && core::ffi::c_long::from(done) < nr && config::debug() {
         let _keep = KeepErrno::new();
         emit(format_args!(
-            "io_submit: submitted {done} of {nr} iocbs; the one at index {done} was refused (submit it alone to see why)"
+            "io_submit: submitted {done} of {nr} iocbs; the kernel stopped at index {done} (that iocb was refused, or no request slot was left): submit the rest again to get its error"
         ));
     }
 }
@@ -156,5 +269,53 @@ impl fmt::Display for Num {
             Some(n) => write!(f, "{n}"),
             None => f.write_str("?"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::String;
+
+    #[test]
+    fn errno_shows_name_or_number() {
+        assert_eq!(std::format!("{}", Errno(libc::EAGAIN)), "EAGAIN");
+        assert_eq!(std::format!("{}", Errno(4242)), "errno 4242");
+    }
+
+    #[test]
+    fn seccomp_line_is_parsed() {
+        let status = b"Name:\tx\nSeccomp:\t2\nSeccomp_filters:\t1\n";
+        assert_eq!(seccomp_mode(status), Some(2));
+        assert_eq!(seccomp_mode(b"Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn every_kernel_error_has_words() {
+        for (call, err) in [
+            ("io_setup", libc::EINVAL),
+            ("io_setup", libc::EFAULT),
+            ("io_destroy", libc::EINVAL),
+            ("io_submit", libc::EAGAIN),
+            ("io_submit", libc::EBADF),
+            ("io_submit", libc::EINVAL),
+            ("io_submit", libc::EOPNOTSUPP),
+            ("io_cancel", libc::EINVAL),
+            ("io_cancel", libc::EINPROGRESS),
+            ("io_getevents", libc::EINTR),
+            ("io_pgetevents", libc::EINVAL),
+        ] {
+            assert_ne!(why(call, err), why("io_nothing", 0), "{call} {err}");
+        }
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_end_in_newline() {
+        let mut l = Line::new();
+        let long: String = "x".repeat(LINE_MAX * 2);
+        let _ = l.write_str(&long);
+        let out = l.finish();
+        assert_eq!(out.len(), LINE_MAX);
+        assert_eq!(out.last(), Some(&b'\n'));
     }
 }

@@ -12,6 +12,8 @@ PACKAGES=(
 	gcc-12-multilib gcc-s390x-linux-gnu gcc-arm-linux-gnueabihf gcc-powerpc-linux-gnu
 	e2fsprogs                                   # libaio's harness: an ext2 image
 	valgrind strace fio
+	debhelper fakeroot lintian                  # Debian packages: build and check
+	mandoc man-db groff-base                    # man pages: lint and render
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -46,7 +46,7 @@ pc() { PKG_CONFIG_PATH=$1 PKG_CONFIG_LIBDIR=$1 pkg-config "${@:2}" libaio; }
 dest=$tmp/dest
 make_quiet install DESTDIR="$dest" PREFIX=/usr
 check_tree "$dest/usr/lib" "$dest/usr/include"
-extra=$(cd "$dest" && find . ! -type d | sort | grep -vxE './usr/lib/(libaio\.(so(\.1(\.0\.2)?)?|a)|pkgconfig/libaio\.pc)|./usr/include/libaio\.h' || true)
+extra=$(cd "$dest" && find . ! -type d | sort | grep -vxE './usr/lib/(libaio\.(so(\.1(\.0\.2)?)?|a)|pkgconfig/libaio\.pc)|./usr/include/libaio\.h|./usr/share/man/man[37]/(io|io_[a-z0-9_]+|libaio)\.[37]' || true)
 [ -z "$extra" ] || fail "unexpected files installed under DESTDIR: $extra"
 pcdir=$dest/usr/lib/pkgconfig
 for v in prefix=/usr libdir=/usr/lib includedir=/usr/include; do

@@ -1,0 +1,188 @@
+/*
+ * diag_probe: makes libaio calls fail on purpose, for tests/sh/diagnostics.sh.
+ *
+ * Every call runs with errno set to a sentinel and must leave it so, whether
+ * or not LIBAIO_RS_DEBUG is on; each result is printed on stdout as
+ * "label = result". What the library writes on stderr is the script's to
+ * judge. Exit status 0 when every call returned what the kernel returns,
+ * 1 otherwise.
+ *
+ * Usage: diag_probe MODE
+ *   basic     failures of every entry point, plus calls that succeed
+ *   eagain    io_setup asking for more events than fs.aio-max-nr allows
+ *   exhaust   (root) holds a context, lowers fs.aio-max-nr to fs.aio-nr,
+ *             then io_setup fails; prints "limit = N" (the script restores
+ *             the sysctl whatever happens)
+ *   enosys    io_setup where kernel AIO is unavailable (run under seccomp_noaio)
+ *   ok        only calls that succeed
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <libaio.h>
+
+#define SENTINEL 4242
+static int failures;
+
+/* Runs EXPR with errno = SENTINEL; checks errno and the expected result. */
+#define EXPECT(label, expr, want)                                                  \
+	do {                                                                       \
+		errno = SENTINEL;                                                  \
+		long r_ = (long)(expr);                                            \
+		int e_ = errno;                                                    \
+		printf("%s = %ld\n", label, r_);                                   \
+		fflush(stdout);                                                    \
+		if (e_ != SENTINEL) {                                              \
+			fprintf(stderr, "diag_probe: %s changed errno to %d\n",    \
+				label, e_);                                        \
+			failures++;                                                \
+		}                                                                  \
+		if (r_ != (long)(want)) {                                          \
+			fprintf(stderr, "diag_probe: %s returned %ld, expected %ld\n", \
+				label, r_, (long)(want));                          \
+			failures++;                                                \
+		}                                                                  \
+	} while (0)
+
+static long read_number(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static void successes(void)
+{
+	io_context_t ctx = 0;
+	EXPECT("io_setup(8)", io_setup(8, &ctx), 0);
+	int fd = open("/proc/self/exe", O_RDONLY);
+	char buf[64];
+	struct iocb cb, *cbs[1] = { &cb };
+	struct io_event ev[1];
+	struct timespec ts = { 5, 0 }, zero = { 0, 0 };
+	io_prep_pread(&cb, fd, buf, sizeof(buf), 0);
+	EXPECT("io_submit(read)", io_submit(ctx, 1, cbs), 1);
+	EXPECT("io_getevents(1)", io_getevents(ctx, 1, 1, ev, &ts), 1);
+	EXPECT("io_getevents(empty, zero timeout)", io_getevents(ctx, 0, 1, ev, &zero), 0);
+	EXPECT("io_queue_run(empty)", io_queue_run(ctx), 0);
+	EXPECT("io_destroy", io_destroy(ctx), 0);
+	close(fd);
+}
+
+static void basic(void)
+{
+	io_context_t ctx = 0, stale = (io_context_t)1;
+	EXPECT("io_setup(0)", io_setup(0, &ctx), -EINVAL);
+	EXPECT("io_setup(*ctxp != 0)", io_setup(1, &stale), -EINVAL);
+	EXPECT("io_destroy(NULL)", io_destroy(NULL), -EINVAL);
+	EXPECT("io_setup(8)", io_setup(8, &ctx), 0);
+
+	int fd = open("/proc/self/exe", O_RDONLY);
+	int p[2];
+	if (pipe(p) != 0)
+		abort();
+	char buf[64];
+	struct iocb cb, *cbs[1] = { &cb };
+	struct io_event ev[4];
+	struct timespec ts = { 1, 0 };
+
+	io_prep_pread(&cb, 1000, buf, sizeof(buf), 0);
+	EXPECT("io_submit(bad fd)", io_submit(ctx, 1, cbs), -EBADF);
+	io_prep_pread(&cb, fd, buf, sizeof(buf), 0);
+	cb.aio_lio_opcode = IO_CMD_NOOP;
+	EXPECT("io_submit(IO_CMD_NOOP)", io_submit(ctx, 1, cbs), -EINVAL);
+	EXPECT("io_submit(nr -1)", io_submit(ctx, -1, cbs), -EINVAL);
+
+	/* Partial: the second of three is refused. */
+	struct iocb three[3], *pthree[3] = { &three[0], &three[1], &three[2] };
+	io_prep_pread(&three[0], fd, buf, 8, 0);
+	io_prep_pread(&three[1], 1000, buf, 8, 0);
+	io_prep_pread(&three[2], fd, buf, 8, 0);
+	EXPECT("io_submit(3, second refused)", io_submit(ctx, 3, pthree), 1);
+	EXPECT("io_getevents(reap it)", io_getevents(ctx, 1, 1, ev, &ts), 1);
+
+	EXPECT("io_getevents(min_nr > nr)", io_getevents(ctx, 2, 1, ev, &ts), -EINVAL);
+
+	/* A read cannot be cancelled (it is done already); a poll can. */
+	io_prep_pread(&cb, fd, buf, sizeof(buf), 0);
+	EXPECT("io_submit(read)", io_submit(ctx, 1, cbs), 1);
+	EXPECT("io_cancel(read)", io_cancel(ctx, &cb, &ev[0]), -EINVAL);
+	EXPECT("io_getevents(read)", io_getevents(ctx, 1, 1, ev, &ts), 1);
+	io_prep_poll(&cb, p[0], POLLIN);
+	EXPECT("io_submit(poll)", io_submit(ctx, 1, cbs), 1);
+	EXPECT("io_cancel(poll)", io_cancel(ctx, &cb, &ev[0]), -EINPROGRESS);
+	EXPECT("io_getevents(cancelled poll)", io_getevents(ctx, 1, 1, ev, &ts), 1);
+
+	/* EINTR: SIGALRM's handler runs while io_getevents waits. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, NULL);
+	struct timespec longer = { 10, 0 };
+	alarm(1);
+	EXPECT("io_getevents(interrupted)", io_getevents(ctx, 1, 1, ev, &longer), -EINTR);
+
+	EXPECT("io_destroy", io_destroy(ctx), 0);
+	EXPECT("io_destroy(again)", io_destroy(ctx), -EINVAL);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "basic";
+	if (!strcmp(mode, "basic")) {
+		basic();
+		successes();
+	} else if (!strcmp(mode, "ok")) {
+		successes();
+	} else if (!strcmp(mode, "eagain")) {
+		long max = read_number("/proc/sys/fs/aio-max-nr");
+		if (max < 0 || max >= 4194304) {
+			fprintf(stderr, "diag_probe: cannot use fs.aio-max-nr = %ld\n", max);
+			return 2;
+		}
+		io_context_t ctx = 0;
+		printf("limit = %ld\n", max);
+		EXPECT("io_setup(aio-max-nr + 1)", io_setup((int)max + 1, &ctx), -EAGAIN);
+	} else if (!strcmp(mode, "exhaust")) {
+		io_context_t held = 0, ctx = 0;
+		EXPECT("io_setup(16)", io_setup(16, &held), 0);
+		long nr = read_number("/proc/sys/fs/aio-nr");
+		FILE *f = fopen("/proc/sys/fs/aio-max-nr", "w");
+		if (nr < 16 || !f || fprintf(f, "%ld\n", nr) < 0 || fclose(f) != 0) {
+			fprintf(stderr, "diag_probe: cannot set fs.aio-max-nr to %ld\n", nr);
+			return 2;
+		}
+		printf("limit = %ld\n", nr);
+		EXPECT("io_setup(16) at the limit", io_setup(16, &ctx), -EAGAIN);
+		EXPECT("io_destroy(held)", io_destroy(held), 0);
+	} else if (!strcmp(mode, "enosys")) {
+		io_context_t ctx = 0;
+		EXPECT("io_setup(8) without AIO", io_setup(8, &ctx), -ENOSYS);
+		EXPECT("io_queue_init(8) without AIO", io_queue_init(8, &ctx), -ENOSYS);
+	} else {
+		fprintf(stderr, "diag_probe: unknown mode %s\n", mode);
+		return 2;
+	}
+	return failures ? 1 : 0;
+}

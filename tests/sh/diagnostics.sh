@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# LIBAIO_RS_DEBUG: failures explained in words on stderr when it is on, and
+# not a byte written (nor a file opened to explain) when it is off; errno
+# untouched either way (tests/c/diag_probe.c checks errno around every call
+# and exits 1 if a call changed it or returned something unexpected).
+#   1. off (unset, "", 0, off, no): every failing call is silent;
+#   2. on: each failure of every entry point gets its line, with the kernel's
+#      real reason (EINVAL, EBADF, partial submission, io_cancel's EINVAL and
+#      EINPROGRESS, EINTR), and successful calls get none;
+#   3. io_setup -EAGAIN names /proc/sys/fs/aio-nr and aio-max-nr with their
+#      values: once by asking for more than aio-max-nr, and (as root) once by
+#      really exhausting the limit: fs.aio-max-nr is lowered to fs.aio-nr for
+#      a moment and restored by a trap whatever happens;
+#   4. io_setup -ENOSYS where kernel AIO is unavailable (a seccomp filter,
+#      tests/c/seccomp_noaio.c, makes the io_* calls fail with ENOSYS) says
+#      so and names the seccomp filter;
+#   5. with strace, proof that nothing is opened or written when it is off.
+set -eu
+. "$(dirname "$0")/lib/common.sh"
+
+require_cmd gcc gcc
+[ -e "$BUILD/libaio.so.1" ] || fail "$BUILD/libaio.so.1 is missing: run make first"
+OURS=$(readlink -f "$BUILD/libaio.so.1")
+
+gcc -Wall -Wextra -Werror -O1 -I"$ROOT/include" "$ROOT/tests/c/diag_probe.c" \
+	-L"$BUILD" -laio -o "$TMP/diag_probe" 2>"$TMP/cc.log" || fail_with_log "$TMP/cc.log" "cannot build diag_probe"
+gcc -Wall -Wextra -Werror -O1 "$ROOT/tests/c/seccomp_noaio.c" -o "$TMP/seccomp_noaio" 2>"$TMP/cc.log" ||
+	fail_with_log "$TMP/cc.log" "cannot build seccomp_noaio"
+
+# probe TAG DEBUG_VALUE|unset [WRAPPER...] -- MODE: runs diag_probe MODE with
+# our library; stdout in $TMP/TAG.out, stderr in $TMP/TAG.err; fails unless it
+# exits 0 (every result as expected, errno untouched) and loaded ours.
+probe() {
+	local tag=$1 debug=$2
+	shift 2
+	local wrap=()
+	while [ "$1" != -- ]; do wrap+=("$1"); shift; done
+	shift
+	local rc=0
+	(
+		unset LIBAIO_RS_DEBUG LD_PRELOAD
+		[ "$debug" = unset ] || export LIBAIO_RS_DEBUG=$debug
+		export LD_LIBRARY_PATH=$BUILD
+		exec "${wrap[@]}" "$TMP/diag_probe" "$@"
+	) >"$TMP/$tag.out" 2>"$TMP/$tag.err" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		cat "$TMP/$tag.out" "$TMP/$tag.err" >"$TMP/$tag.log"
+		fail_with_log "$TMP/$tag.log" "$tag: diag_probe $* exited $rc"
+	fi
+}
+
+# expect_line TAG REGEX: some stderr line of TAG matches REGEX (grep -E).
+expect_line() {
+	grep -Eq -- "$2" "$TMP/$1.err" || fail_with_log "$TMP/$1.err" "$1: no line on stderr matches /$2/"
+}
+
+expect_silent() {
+	[ ! -s "$TMP/$1.err" ] || fail_with_log "$TMP/$1.err" "$1: the library wrote on stderr with LIBAIO_RS_DEBUG ${2:-unset}"
+}
+
+# The probe really runs on our library (the loader's own list).
+LD_LIBRARY_PATH=$BUILD LD_TRACE_LOADED_OBJECTS=1 "$TMP/diag_probe" >"$TMP/ldd.out" 2>&1 || true
+grep -q "libaio.so.1 => $BUILD/libaio.so.1\|libaio.so.1 => $OURS" "$TMP/ldd.out" ||
+	fail_with_log "$TMP/ldd.out" "diag_probe does not load $BUILD/libaio.so.1"
+
+# --- 1. Off: silent.
+probe off unset -- basic
+expect_silent off
+for v in "" 0 off no; do
+	probe "off-$v" "$v" -- basic
+	expect_silent "off-$v" "='$v'"
+done
+cmp -s "$TMP/off.out" "$TMP/off-0.out" || fail "results differ between LIBAIO_RS_DEBUG unset and =0"
+note "off (unset, '', 0, off, no): silent, errno untouched"
+
+# --- 2. On: one line per failure, in words; nothing for successes.
+probe on 1 -- basic
+cmp -s "$TMP/off.out" "$TMP/on.out" || fail "results differ between LIBAIO_RS_DEBUG off and on"
+bad=$(grep -vc '^libaio: ' "$TMP/on.err" || true)
+[ "$bad" -eq 0 ] || fail_with_log "$TMP/on.err" "stderr lines without the 'libaio: ' prefix"
+while IFS= read -r re; do
+	expect_line on "$re"
+done <<'EOF'
+^libaio: io_setup: -EINVAL: maxevents must be between 1 and .*\*ctxp must be 0
+^libaio: io_destroy: -EINVAL: ctx is not a live context of this process
+^libaio: io_submit: -EBADF: the first iocb's aio_fildes is not an open file descriptor
+^libaio: io_submit: -EINVAL: .*aio_lio_opcode is not one the kernel implements
+^libaio: io_submit: submitted 1 of 3 iocbs; the kernel stopped at index 1
+^libaio: io_getevents: -EINVAL: .*min_nr > nr
+^libaio: io_cancel: -EINVAL: .*only IO_CMD_POLL requests
+^libaio: io_cancel: -EINPROGRESS: not a failure
+^libaio: io_getevents: -EINTR: a signal handler ran .*SA_RESTART
+EOF
+# Failing calls in diag_probe's basic mode: 12 lines, no more (successes are silent).
+n=$(wc -l <"$TMP/on.err")
+[ "$n" -eq 12 ] || fail_with_log "$TMP/on.err" "expected 12 lines on stderr (one per failure), got $n"
+probe on-ok 1 -- ok
+expect_silent on-ok "=1 (successful calls only)"
+note "on: $n failures explained, successes silent, errno untouched"
+sed 's/^/    /' "$TMP/on.err"
+
+# --- 3. io_setup -EAGAIN with the numbers.
+probe eagain 1 -- eagain
+limit=$(sed -n 's/^limit = //p' "$TMP/eagain.out")
+expect_line eagain "^libaio: io_setup: -EAGAIN: .*/proc/sys/fs/aio-nr = [0-9]+ .*/proc/sys/fs/aio-max-nr = $limit "
+probe eagain-off unset -- eagain
+expect_silent eagain-off
+sed 's/^/    /' "$TMP/eagain.err"
+
+MAXF=/proc/sys/fs/aio-max-nr
+if [ "$(id -u)" -eq 0 ] && [ -w "$MAXF" ] && saved=$(cat "$MAXF") && echo "$saved" >"$MAXF" 2>/dev/null; then
+	restore_max() {
+		echo "$saved" >"$MAXF"
+		[ "$(cat "$MAXF")" = "$saved" ] || echo "diagnostics: could not restore fs.aio-max-nr to $saved" >&2
+	}
+	at_exit restore_max
+	probe exhaust 1 -- exhaust
+	restore_max
+	[ "$(cat "$MAXF")" = "$saved" ] || fail "fs.aio-max-nr not restored to $saved"
+	limit=$(sed -n 's/^limit = //p' "$TMP/exhaust.out")
+	expect_line exhaust "^libaio: io_setup: -EAGAIN: .*/proc/sys/fs/aio-nr = [0-9]+ .*/proc/sys/fs/aio-max-nr = $limit "
+	note "fs.aio-max-nr lowered to fs.aio-nr = $limit for one io_setup, restored to $saved"
+	sed 's/^/    /' "$TMP/exhaust.err"
+else
+	note "not root or $MAXF not writable: the exhausted-limit case is not run (the oversized case above was)"
+fi
+
+# --- 4. -ENOSYS: kernel AIO unavailable (a seccomp filter refuses it).
+"$TMP/seccomp_noaio" true || skip "seccomp filters cannot be installed here"
+probe enosys 1 "$TMP/seccomp_noaio" -- enosys
+expect_line enosys '^libaio: io_setup: -ENOSYS: kernel AIO is not available here: .*seccomp filter'
+[ "$(wc -l <"$TMP/enosys.err")" -eq 2 ] || fail_with_log "$TMP/enosys.err" "expected 2 lines (io_setup, io_queue_init)"
+probe enosys-off unset "$TMP/seccomp_noaio" -- enosys
+expect_silent enosys-off
+sed 's/^/    /' "$TMP/enosys.err"
+
+# --- 5. Off means no file opened and no write to stderr at all (strace's own view).
+if command -v strace >/dev/null 2>&1; then
+	probe strace-off unset strace -f -qq -o "$TMP/strace.log" -e trace=open,openat,write -- basic
+	if grep -E 'open(at)?\(.*"/proc/(sys/fs|self/status)' "$TMP/strace.log" >"$TMP/strace.bad" ||
+		grep -E '^[0-9]+ +write\(2,' "$TMP/strace.log" >>"$TMP/strace.bad"; then
+		fail_with_log "$TMP/strace.bad" "with LIBAIO_RS_DEBUG unset the library opened or wrote something"
+	fi
+	note "strace: nothing opened or written with LIBAIO_RS_DEBUG unset"
+else
+	note "strace not installed: the syscall-level check is not run"
+fi
+note "PASS"
