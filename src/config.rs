@@ -9,7 +9,12 @@
 //!   `no` makes failing calls explain themselves on stderr (see `diag`).
 //!   Unset, nothing is ever written.
 //!
-//! Both are documented for users in libaio(7).
+//! Under valgrind (its preload library is in `LD_PRELOAD`) reaping in user
+//! space is off too: valgrind cannot see the kernel fill the ring (it takes
+//! the ring for the size asked of `io_setup`, not the kernel's larger one), so
+//! it would report the library's own reads of it.
+//!
+//! Both variables are documented for users in libaio(7).
 
 use core::ffi::CStr;
 use core::num::NonZeroUsize;
@@ -32,11 +37,23 @@ fn env_is(name: &CStr, on_values: &[&[u8]]) -> Option<bool> {
     Some(on_values.contains(&v))
 }
 
+/// Whether valgrind runs this process: it preloads its `vgpreload_*` objects.
+fn under_valgrind() -> bool {
+    // SAFETY: getenv reads the environment; the name is NUL-terminated.
+    let v = unsafe { libc::getenv(c"LD_PRELOAD".as_ptr()) };
+    if v.is_null() {
+        return false;
+    }
+    // SAFETY: getenv returned a NUL-terminated string.
+    let v = unsafe { CStr::from_ptr(v) }.to_bytes();
+    v.windows(b"vgpreload_".len()).any(|w| w == b"vgpreload_")
+}
+
 fn flags() -> usize {
     FLAGS
         .get_or_init(|| {
             let mut f = LOADED;
-            if env_is(c"LIBAIO_RS_REAP", &[b"0", b"off", b"no"]) == Some(true) {
+            if env_is(c"LIBAIO_RS_REAP", &[b"0", b"off", b"no"]) == Some(true) || under_valgrind() {
                 f |= NO_REAP;
             }
             if env_is(c"LIBAIO_RS_DEBUG", &[b"", b"0", b"off", b"no"]) == Some(false) {
