@@ -28,7 +28,8 @@
 #include <sys/eventfd.h>
 #include <sys/wait.h>
 
-#define TAGS 240000
+#define TAGS_FULL 240000
+#define TAGS_VALGRIND 3000 /* under valgrind, which runs one thread at a time, slowly */
 #define SUBMITTERS 3
 #define REAPERS 5
 #define CAP 192	   /* requests in flight, at most */
@@ -43,6 +44,15 @@ static _Atomic unsigned char *seen;
 static atomic_long inflight, delivered, bad_results, submitted_all;
 static atomic_int stop, reapers_alive;
 static struct iocb sentinel;
+static long TAGS = TAGS_FULL;
+static int pgetevents_ok;
+
+/* io_pgetevents, or io_getevents where the system call is missing (valgrind 3.19). */
+static int pget(io_context_t c, long min_nr, long nr, struct io_event *ev, struct timespec *t,
+		sigset_t *mask)
+{
+	return pgetevents_ok ? io_pgetevents(c, min_nr, nr, ev, t, mask) : io_getevents(c, min_nr, nr, ev, t);
+}
 
 static unsigned char pattern(long tag)
 {
@@ -147,16 +157,16 @@ static void *reaper(void *arg)
 			r = io_getevents(ctx, 3, 3, ev, NULL);
 			break;
 		case 4:
-			r = io_pgetevents(ctx, 0, 16, ev, &zero, &none);
+			r = pget(ctx, 0, 16, ev, &zero, &none);
 			break;
 		case 5:
-			r = io_pgetevents(ctx, 2, 16, ev, NULL, &none);
+			r = pget(ctx, 2, 16, ev, NULL, &none);
 			break;
 		case 6: /* at least one, zero timeout: whatever is there */
 			r = io_getevents(ctx, 1, 1, ev, &zero);
 			break;
 		default:
-			r = io_pgetevents(ctx, 1, 4, ev, &shortt, NULL);
+			r = pget(ctx, 1, 4, ev, &shortt, NULL);
 			break;
 		}
 		CHECK(r >= 0);
@@ -249,7 +259,7 @@ static void many_threads(void)
 			per_kind[kind(t)]++;
 		}
 	}
-	SAY("many threads: tags=%d delivered=%ld duplicates=%ld lost=%ld bad_results=%ld\n", TAGS, once,
+	SAY("many threads: tags=%ld delivered=%ld duplicates=%ld lost=%ld bad_results=%ld\n", TAGS, once,
 	    dups, lost, atomic_load(&bad_results));
 	SAY("many threads: ready polls=%ld reads=%ld later polls=%ld\n", per_kind[0], per_kind[1],
 	    per_kind[2]);
@@ -301,10 +311,10 @@ static void *block_in_kernel(void *arg)
 		b->ret = io_getevents(b->ctx, 2, 4, ev, &long_wait);
 		break;
 	case 2:
-		b->ret = io_pgetevents(b->ctx, 1, 4, ev, NULL, &none);
+		b->ret = pget(b->ctx, 1, 4, ev, NULL, &none);
 		break;
 	default:
-		b->ret = io_pgetevents(b->ctx, 4, 4, ev, &long_wait, NULL);
+		b->ret = pget(b->ctx, 4, 4, ev, &long_wait, NULL);
 		break;
 	}
 	return NULL;
@@ -333,7 +343,8 @@ static void destroy_races_blocked_reapers(void)
 		for (int i = 0; i < WAITERS; i++) {
 			while (!atomic_load(&b[i].started))
 				sched_yield();
-			wait_in_syscall(b[i].tid, b[i].how < 2 ? CTEST_NR_IO_GETEVENTS : CTEST_NR_IO_PGETEVENTS);
+			int pgetevents = b[i].how >= 2 && pgetevents_ok;
+			wait_in_syscall(b[i].tid, pgetevents ? CTEST_NR_IO_PGETEVENTS : CTEST_NR_IO_GETEVENTS);
 		}
 		destroyed += io_destroy(c) == 0;
 		for (int i = 0; i < WAITERS; i++) {
@@ -358,28 +369,32 @@ static void fork_keeps_completions(int raw)
 	int efd = ready_polls(&c, cb, cbp, 4);
 	CHECK(io_submit(c, 4, cbp) == 4);
 	wait_ring_ready(c, 4);
+	int answer[2];
+	CHECK(pipe(answer) == 0);
 	fflush(stdout);
 	pid_t pid = raw ? (pid_t)syscall(SYS_fork) : fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		struct io_event ev[4];
 		struct timespec zero = { 0, 0 };
-		int a = io_getevents(c, 1, 4, ev, &zero);
-		int b = io_getevents(c, 1, 4, ev, NULL);
-		/* The answer goes back through the exit status: 0 when both were -EINVAL. */
-		_exit(a == -EINVAL && b == -EINVAL ? 0 : 10 + (a > 0 ? a : 0));
+		int r[2] = { io_getevents(c, 1, 4, ev, &zero), io_getevents(c, 1, 4, ev, NULL) };
+		/* Through a pipe, not the exit status (which valgrind may take over). */
+		_exit(write(answer[1], r, sizeof(r)) == sizeof(r) ? 0 : 1);
 	}
-	int st;
+	int st, r[2];
 	CHECK(waitpid(pid, &st, 0) == pid);
-	CHECK(WIFEXITED(st));
+	CHECK(read(answer[0], r, sizeof(r)) == sizeof(r));
+	close(answer[0]);
+	close(answer[1]);
 	struct io_event ev[4];
 	struct timespec zero = { 0, 0 };
 	int got = io_getevents(c, 0, 4, ev, &zero);
 	int mask = 0;
 	for (int i = 0; i < got; i++)
 		mask |= 1 << (long)ev[i].data;
-	SAY("%s child: both reaps -EINVAL=%s; parent then reaped %d of 4, all distinct=%s\n",
-	    raw ? "raw fork" : "fork()", WEXITSTATUS(st) == 0 ? "yes" : "no", got, mask == 15 ? "yes" : "no");
+	SAY("%s child: io_getevents(zero timeout) = %s, io_getevents(NULL) = %s; parent then reaped %d of 4, "
+	    "all distinct=%s\n",
+	    raw ? "raw fork" : "fork()", errname(r[0]), resname((unsigned long)r[1]), got, mask == 15 ? "yes" : "no");
 	CHECK(io_destroy(c) == 0);
 	close(efd);
 }
@@ -398,7 +413,7 @@ static void checks_with_events_ready(void)
 	CALL("3 ready: io_getevents(min 2 > nr 1)", io_getevents(c, 2, 1, ev, NULL));
 	CALL("3 ready: io_getevents(min -1)", io_getevents(c, -1, 4, ev, NULL));
 	CALL("3 ready: io_getevents(nr -1, zero timeout)", io_getevents(c, 0, -1, ev, &zero));
-	CALL("3 ready: io_pgetevents(min 1 > nr 0)", io_pgetevents(c, 1, 0, ev, &zero, NULL));
+	CALL("3 ready: io_pgetevents(min 1 > nr 0)", pget(c, 1, 0, ev, &zero, NULL));
 	CALL("3 ready: io_getevents(events NULL)", io_getevents(c, 1, 2, NULL, NULL));
 	CALL("3 ready: io_getevents(events 0x10)", io_getevents(c, 1, 2, (struct io_event *)16, &zero));
 	CALL("3 ready: io_getevents(0, 0)", io_getevents(c, 0, 0, ev, NULL));
@@ -406,7 +421,7 @@ static void checks_with_events_ready(void)
 	CALL("io_submit(3 more)", io_submit(c, 3, cbp + 3));
 	wait_ring_ready(c, 3);
 	CALL("3 ready: io_getevents(2, 2, 1 ms)", io_getevents(c, 2, 2, ev, &ms));
-	CALL("1 ready: io_pgetevents(1, 1, zero)", io_pgetevents(c, 1, 1, ev, &zero, NULL));
+	CALL("1 ready: io_pgetevents(1, 1, zero)", pget(c, 1, 1, ev, &zero, NULL));
 	CALL("empty: io_getevents(1, 1, 1 ms)", io_getevents(c, 1, 1, ev, &ms));
 	CALL("empty: io_getevents(min 2 > nr 1, zero timeout)", io_getevents(c, 2, 1, ev, &zero));
 	CALL("io_destroy", io_destroy(c));
@@ -415,6 +430,9 @@ static void checks_with_events_ready(void)
 
 int main(void)
 {
+	pgetevents_ok = have_pgetevents();
+	if (under_valgrind())
+		TAGS = TAGS_VALGRIND;
 	many_threads();
 	destroy_races_blocked_reapers();
 	fork_keeps_completions(0);

@@ -238,3 +238,36 @@ pub fn probe_writable(p: *mut u8, len: usize) -> bool {
     let ret = unsafe { syscall6(libc::SYS_process_vm_writev, [pid as usize, iovp, 1, iovp, 1, 0]) };
     ret == len as c_long
 }
+
+/// A private anonymous read-write mapping of `len` bytes, or None.
+pub fn map_anonymous(len: usize) -> Option<*mut u8> {
+    let prot = (libc::PROT_READ | libc::PROT_WRITE) as usize;
+    let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize;
+    // SAFETY: a fresh anonymous mapping at an address of the kernel's choice
+    // touches no existing memory.
+    let ret = unsafe { syscall6(libc::SYS_mmap, [0, len, prot, flags, usize::MAX, 0]) };
+    // Errors are -4095..-1; every other value is the mapping's address.
+    (!(-4095..0).contains(&ret)).then_some(ret as *mut u8)
+}
+
+/// Asks the kernel to give a forked child zero-filled pages for the private
+/// anonymous mapping at `p` (`MADV_WIPEONFORK`, Linux 4.14); false if it cannot.
+pub fn wipe_on_fork(p: *mut u8, len: usize) -> bool {
+    // SAFETY: only changes what fork(2) does with our own mapping.
+    let ret = unsafe {
+        syscall6(
+            libc::SYS_madvise,
+            [p as usize, len, libc::MADV_WIPEONFORK as usize, 0, 0, 0],
+        )
+    };
+    ret == 0
+}
+
+/// Unmaps a mapping made by [`map_anonymous`].
+///
+/// # Safety
+/// Nothing refers to the mapping any more.
+pub unsafe fn unmap(p: *mut u8, len: usize) {
+    // SAFETY: the caller guarantees the mapping is unused.
+    unsafe { syscall6(libc::SYS_munmap, [p as usize, len, 0, 0, 0, 0]) };
+}

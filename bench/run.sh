@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# The benchmark: Debian's libaio.so.1 against ours, in the same run
+# (`make bench`). Not part of the tests.
+#
+# Both libraries are loaded into one process (dlopen, RTLD_LOCAL) and take
+# turns in 50 ms slices, each on its own context, so both meet the same
+# machine at the same moments; BENCH_RUNS such processes (which library goes
+# first alternates) give the medians. Rows:
+#   1. IO_CMD_POLL on an always-ready eventfd (completes inside io_submit),
+#      batch 1, 4, 16, 32: submit a batch, reap it;
+#   2. 4 KiB random O_DIRECT reads of a file on /dev/shm, QD 1, 32, 128;
+#   3. the same from a loop device backed by a tmpfs file, QD 32 and 128
+#      (real asynchronous completions; skipped where losetup cannot work);
+#   4. fio (ioengine=libaio) 4 KiB randread QD 1 and 32 on /dev/shm: plain fio
+#      (Debian's libaio) against LD_PRELOAD of ours, alternate runs; plus a
+#      crc32c-verified write pass on ours.
+# Then user-space instructions per call (valgrind --tool=callgrind) and a soak:
+# BENCH_SOAK_SECONDS of QD 32 reads on ours (taking turns with libaio in 1 s
+# slices, so that the machine's own ups and downs show in both columns), with
+# the throughput of each 10 s and the count of -EAGAIN from io_submit.
+#
+# Syscalls per operation come from a separate pass that counts system calls
+# (perf's raw_syscalls tracepoint where perf works, else strace -c -f) for N
+# and 2N operations of one library: the difference over N leaves set-up out.
+#
+# The markdown report goes to bench/out/bench-<date>.md (and bench/out/latest.md).
+#
+# Environment: BENCH_RUNS (9), BENCH_SECONDS per run (1), BENCH_SOAK_SECONDS
+# (60), BENCH_FIO_SECONDS (3), LIBAIO_RS_REFERENCE (Debian's libaio.so.1),
+# LIBAIO_RS_BUILD_DIR (build), BENCH_ONLY (space-separated row groups to run:
+# poll shm loop fio calls soak).
+set -u
+cd "$(dirname "$0")/.."
+root=$PWD
+out=$root/bench/out
+mkdir -p "$out"
+
+RUNS=${BENCH_RUNS:-9}
+SECS=${BENCH_SECONDS:-1}
+SOAK=${BENCH_SOAK_SECONDS:-60}
+FIO_SECS=${BENCH_FIO_SECONDS:-3}
+ONLY=${BENCH_ONLY:-poll shm loop fio calls soak}
+ours=$(realpath "${LIBAIO_RS_BUILD_DIR:-build}/libaio.so.1")
+theirs=""
+for c in ${LIBAIO_RS_REFERENCE:-} /usr/lib/x86_64-linux-gnu/libaio.so.1 /lib/x86_64-linux-gnu/libaio.so.1; do
+	[ -e "$c" ] && { theirs=$(realpath "$c"); break; }
+done
+[ -f "$ours" ] || { echo "bench: $ours is missing: run make first" >&2; exit 1; }
+[ -n "$theirs" ] || { echo "bench: Debian's libaio.so.1 is missing (apt-get install libaio1)" >&2; exit 1; }
+# Ours must reap in user space, whatever the caller's environment says.
+unset LIBAIO_RS_REAP LIBAIO_RS_DEBUG LD_PRELOAD
+
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+note() { printf '%s\n' "$*" >&2; }
+
+bin=$out/aiobench
+${CC:-cc} -O2 -g -Wall -Wextra -I include -o "$bin" bench/aiobench.c -ldl || exit 1
+
+work=$(mktemp -d /dev/shm/aiobench.XXXXXX)
+loopdev=""
+cleanup() {
+	[ -n "$loopdev" ] && losetup -d "$loopdev" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# ---- helpers ----
+
+per_second() { awk -v x="$1" 'BEGIN {if (x > 0) printf "%.0f", 1e9 / x; else print "n/a"}'; }
+median() { sort -g | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]}'; }
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | head -1; }
+
+# Counts the system calls of a command: all of them, or those named in $COUNT_ONLY.
+if perf stat -x, -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
+	counter="perf (raw_syscalls:sys_enter)"
+	count_syscalls() {
+		local ev=raw_syscalls:sys_enter
+		if [ -n "${COUNT_ONLY:-}" ]; then
+			ev=$(printf 'syscalls:sys_enter_%s,' ${COUNT_ONLY//,/ })
+			ev=${ev%,}
+		fi
+		perf stat -x, -e "$ev" -o "$work/perf.txt" -- "$@" >/dev/null 2>&1 || return 1
+		awk -F, '$1 ~ /^[0-9]+$/ {s += $1} END {print s + 0}' "$work/perf.txt"
+	}
+elif command -v strace >/dev/null; then
+	counter="strace -c -f"
+	count_syscalls() {
+		local filter=()
+		[ -n "${COUNT_ONLY:-}" ] && filter=(-e "trace=$COUNT_ONLY")
+		strace -f -c "${filter[@]}" -o "$work/strace.txt" -- "$@" >/dev/null 2>&1 || return 1
+		awk '$NF == "total" {print $4}' "$work/strace.txt"
+	}
+else
+	counter=""
+fi
+
+# syscalls per op: (count(2N) - count(N)) / N for one library's workload.
+per_op_syscalls() {
+	local lib=$1 n=$2
+	shift 2
+	[ -n "$counter" ] || { echo "n/a"; return; }
+	local a b
+	a=$(count_syscalls "$bin" count "$lib" "$@" -n "$n") || { echo "n/a"; return; }
+	b=$(count_syscalls "$bin" count "$lib" "$@" -n $((2 * n))) || { echo "n/a"; return; }
+	awk -v a="$a" -v b="$b" -v n="$n" 'BEGIN {printf "%.3f", (b - a) / n}'
+}
+
+rows=()
+# row NAME "libaio ns" "ours ns" "libaio ops/s" "ours ops/s" "libaio sc" "ours sc"
+row() {
+	local ratio
+	ratio=$(awk -v o="$3" -v t="$2" 'BEGIN {if (t > 0) printf "%.3f", o / t; else print "n/a"}')
+	rows+=("| $1 | $2 | $3 | **$ratio** | $4 | $5 | $6 | $7 |")
+	printf '%-28s libaio %8s ns/op  ours %8s ns/op  ratio %s  syscalls/op %s -> %s\n' "$1" "$2" "$3" "$ratio" "$6" "$7" >&2
+}
+
+# RUNS paired processes of one workload: prints "ns_libaio ns_ours ops/s_libaio ops/s_ours".
+interleave() {
+	local t=() o=() i r a b
+	for ((i = 0; i < RUNS; i++)); do
+		if ((i % 2)); then
+			r=$("$bin" pair "$ours" "$theirs" "$@" -t "$SECS" 2>/dev/null)
+			a=$(field b_ns_per_op <<<"$r") b=$(field a_ns_per_op <<<"$r")
+		else
+			r=$("$bin" pair "$theirs" "$ours" "$@" -t "$SECS" 2>/dev/null)
+			a=$(field a_ns_per_op <<<"$r") b=$(field b_ns_per_op <<<"$r")
+		fi
+		[ -n "$a" ] && [ -n "$b" ] || { note "bench: aiobench pair ... $* failed"; a=0 b=0; }
+		t+=("$a") o+=("$b")
+	done
+	local mt mo
+	mt=$(printf '%s\n' "${t[@]}" | median)
+	mo=$(printf '%s\n' "${o[@]}" | median)
+	echo "$mt $mo $(per_second "$mt") $(per_second "$mo")"
+}
+
+bench_row() {
+	local name=$1 n=$2
+	shift 2
+	local res
+	read -r -a res <<<"$(interleave "$@")"
+	row "$name" "${res[0]}" "${res[1]}" "${res[2]}" "${res[3]}" \
+		"$(per_op_syscalls "$theirs" "$n" "$@")" "$(per_op_syscalls "$ours" "$n" "$@")"
+}
+
+# ---- 1. pure overhead ----
+if want poll; then
+	for b in 1 4 16 32; do
+		bench_row "poll, batch $b" 32000 poll "$b"
+	done
+fi
+
+# ---- 2. /dev/shm file ----
+shmfile=$work/data
+if want shm || want fio || want loop || want soak; then
+	# 256 MiB of non-zero data.
+	head -c $((256 << 20)) /dev/urandom >"$shmfile" 2>/dev/null || truncate -s 256M "$shmfile"
+fi
+direct=0
+"$bin" count "$theirs" read 1 "$shmfile" -n 1 >/dev/null 2>&1 && direct=1
+if want shm; then
+	if [ "$direct" = 1 ]; then
+		for qd in 1 32 128; do
+			bench_row "/dev/shm read, QD $qd" 50000 read "$qd" "$shmfile"
+		done
+	else
+		note "bench: O_DIRECT reads of a /dev/shm file fail here (tmpfs without O_DIRECT, Linux < 6.6): rows skipped"
+		rows+=("| /dev/shm read | skipped: tmpfs refuses O_DIRECT here (Linux < 6.6) | | | | | | |")
+	fi
+fi
+
+# ---- 3. loop device over a tmpfs file ----
+if want loop || want soak; then
+	if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null; then
+		loopdev=$(losetup -f --show --direct-io=on "$shmfile" 2>/dev/null ||
+			losetup -f --show "$shmfile" 2>/dev/null) || loopdev=""
+	fi
+	if [ -n "$loopdev" ] && ! "$bin" count "$theirs" read 1 "$loopdev" -n 1 >/dev/null 2>&1; then
+		losetup -d "$loopdev" 2>/dev/null
+		loopdev=""
+	fi
+	[ -n "$loopdev" ] || note "bench: no loop device (needs root, losetup and the loop driver): loop rows skipped"
+fi
+if want loop; then
+	if [ -n "$loopdev" ]; then
+		for qd in 32 128; do
+			bench_row "loop device read, QD $qd" 100000 read "$qd" "$loopdev"
+		done
+	else
+		rows+=("| loop device read | skipped: no loop device here (needs root, losetup, the loop driver) | | | | | | |")
+	fi
+fi
+
+# ---- 4. fio ----
+fio_iops() { # LIB_PRELOAD QD SECONDS: IOPS (three tries: fio now and then prints nothing)
+	local pre=() try iops
+	[ -n "$1" ] && pre=(env "LD_PRELOAD=$1")
+	for try in 1 2 3; do
+		"${pre[@]}" fio --name=r --filename="$shmfile" --rw=randread --bs=4k --direct=$direct \
+			--ioengine=libaio --iodepth="$2" --runtime="$3" --time_based --ramp_time=0.2 \
+			--output-format=terse --terse-version=3 >"$work/fio.out" 2>&1
+		iops=$(awk -F';' '$1 == "3" && NF > 100 {print $8; exit}' "$work/fio.out")
+		[ -n "$iops" ] && { echo "$iops"; return; }
+		note "bench: fio printed no result (try $try): $(head -c 300 "$work/fio.out")"
+	done
+	echo 0
+}
+fio_syscalls() { # LIB_PRELOAD QD IOS
+	local pre=()
+	[ -n "$1" ] && pre=(env "LD_PRELOAD=$1")
+	COUNT_ONLY=io_submit,io_getevents,io_pgetevents count_syscalls "${pre[@]}" fio --name=r \
+		--filename="$shmfile" --rw=randread --bs=4k --direct=$direct --ioengine=libaio \
+		--iodepth="$2" --number_ios="$3" --size=256M --output-format=terse
+}
+fio_verified=""
+if want fio; then
+	if command -v fio >/dev/null; then
+		for qd in 1 32; do
+			t=() o=()
+			for ((i = 0; i < RUNS; i++)); do
+				if ((i % 2)); then
+					o+=("$(fio_iops "$ours" "$qd" "$FIO_SECS")")
+					t+=("$(fio_iops "" "$qd" "$FIO_SECS")")
+				else
+					t+=("$(fio_iops "" "$qd" "$FIO_SECS")")
+					o+=("$(fio_iops "$ours" "$qd" "$FIO_SECS")")
+				fi
+			done
+			it=$(printf '%s\n' "${t[@]}" | median)
+			io=$(printf '%s\n' "${o[@]}" | median)
+			sct=n/a sco=n/a
+			if [ -n "$counter" ]; then
+				a=$(fio_syscalls "" "$qd" 20000) b=$(fio_syscalls "" "$qd" 40000)
+				sct=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", (b - a) / 20000}')
+				a=$(fio_syscalls "$ours" "$qd" 20000) b=$(fio_syscalls "$ours" "$qd" 40000)
+				sco=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", (b - a) / 20000}')
+			fi
+			row "fio randread, QD $qd" "$(per_second "$it")" "$(per_second "$io")" "$it" "$io" "$sct¹" "$sco¹"
+		done
+		# Write pass with crc32c verification, on ours: nothing lost or corrupted.
+		vlog=$work/verify.txt
+		if LD_PRELOAD=$ours fio --name=v --filename="$work/verify" --size=64M --rw=randwrite --bs=4k \
+			--direct=$direct --ioengine=libaio --iodepth=32 --verify=crc32c --do_verify=1 \
+			--verify_fatal=1 --verify_state_save=0 --output-format=terse --terse-version=3 >"$vlog" 2>&1; then
+			err=$(awk -F';' '{print $5; exit}' "$vlog")
+			rkb=$(awk -F';' '{print $6; exit}' "$vlog")
+			wkb=$(awk -F';' '{print $47; exit}' "$vlog")
+			fio_verified="fio randwrite 64 MiB, QD 32, --verify=crc32c on ours: exit 0, error=$err, ${wkb} KiB written, ${rkb} KiB read back and verified"
+		else
+			fio_verified="fio verify pass on ours FAILED: $(tail -3 "$vlog" | tr '\n' ' ')"
+		fi
+		rm -f "$work/verify"
+		note "$fio_verified"
+	else
+		note "bench: fio is not installed (apt-get install fio): fio rows skipped"
+		rows+=("| fio | skipped: fio not installed | | | | | | |")
+	fi
+fi
+
+# ---- user-space instructions per call (callgrind) ----
+calls_lines=()
+if want calls; then
+	if command -v valgrind >/dev/null; then
+		for lib in "$theirs" "$ours"; do
+			who=libaio
+			[ "$lib" = "$ours" ] && who=ours
+			for f in io_submit io_getevents; do
+				n=20000
+				c=$(valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+					--toggle-collect="$f*" "$bin" calls "$lib" 1 -n "$n" 2>&1 |
+					sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+				calls_lines+=("$who $f $(awk -v c="$c" -v n="$n" 'BEGIN {printf "%.1f", c / n}')")
+			done
+		done
+	else
+		note "bench: valgrind is not installed: no instruction counts"
+	fi
+fi
+
+# ---- soak ----
+soak_lines=()
+if want soak; then
+	target=${loopdev:-$shmfile}
+	soak_target="loop device"
+	[ -n "$loopdev" ] || soak_target="/dev/shm file"
+	note "bench: soak, ${SOAK} s at QD 32 on ours ($soak_target), in turns with libaio"
+	mapfile -t soak_lines < <("$bin" pair "$ours" "$theirs" soak 32 "$target" -t "$SOAK" 2>/dev/null)
+fi
+
+# ---- report ----
+date=$(date -u '+%Y-%m-%d %H:%M UTC')
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+report=$out/bench-$(date -u +%Y%m%d-%H%M%S).md
+{
+	echo "### Benchmark: Debian's libaio 0.3.113 against ours"
+	echo
+	echo "$date; $(nproc) CPUs ($cpu); Linux $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")."
+	echo "Medians of $RUNS runs, each ${SECS} s per library in alternating 50 ms slices in one process"
+	echo "(fio: $RUNS alternating runs of ${FIO_SECS} s each); syscalls per"
+	echo "operation counted with ${counter:-nothing (no perf or strace)} over N and 2N operations."
+	echo "An operation is one I/O. Lower ns/op is better; **ours/libaio** below 1 means faster."
+	echo
+	echo "| workload | libaio ns/op | ours ns/op | ours/libaio | libaio ops/s | ours ops/s | libaio syscalls/op | ours syscalls/op |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	printf '%s\n' "${rows[@]}"
+	echo
+	if want fio; then
+		echo "¹ fio: only io_submit, io_getevents and io_pgetevents are counted (fio's helper threads make other calls)."
+		[ -n "$fio_verified" ] && echo "Verify pass: $fio_verified."
+		echo
+	fi
+	if [ ${#calls_lines[@]} -gt 0 ]; then
+		echo "User-space instructions per call (valgrind --tool=callgrind, IO_CMD_POLL batch 1; ours"
+		echo "io_getevents takes the event from the ring, libaio's makes the system call):"
+		echo
+		echo "| call | libaio | ours |"
+		echo "| --- | ---: | ---: |"
+		for f in io_submit io_getevents; do
+			a=$(printf '%s\n' "${calls_lines[@]}" | awk -v f="$f" '$1 == "libaio" && $2 == f {print $3}')
+			b=$(printf '%s\n' "${calls_lines[@]}" | awk -v f="$f" '$1 == "ours" && $2 == f {print $3}')
+			echo "| $f | $a | $b |"
+		done
+		echo
+	fi
+	if [ ${#soak_lines[@]} -gt 0 ]; then
+		echo "Soak: ${SOAK} s of QD 32 reads on ours ($soak_target), reaping in user space, in 1 s turns"
+		echo "with libaio; throughput of each 10 s of each library's own running time:"
+		echo
+		echo "| window | ours ops/s | libaio ops/s | ours/libaio |"
+		echo "| ---: | ---: | ---: | ---: |"
+		printf '%s\n' "${soak_lines[@]}" | awk '
+			/^window=/ {
+				split($1, w, "="); split($2, o, "="); split($3, t, "=")
+				r = o[2] / t[2]
+				printf "| %d | %.0f | %.0f | %.3f |\n", w[2], o[2], t[2], r
+				n++; if (n == 1) {first = r; lo = r; hi = r}; last = r
+				if (r < lo) lo = r; if (r > hi) hi = r
+			}
+			/^a_eagain=/ {split($1, e, "="); eagain = e[2]}
+			END {
+				printf "\nours/libaio: first window %.3f, last %.3f, lowest %.3f, highest %.3f", first, last, lo, hi
+				printf " (the machine'"'"'s own swings move both columns). io_submit -EAGAIN on ours: %s.\n", eagain
+			}'
+		echo
+	fi
+} >"$report"
+cp "$report" "$out/latest.md"
+echo
+cat "$report"
+echo "(written to $report)"
