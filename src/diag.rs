@@ -182,6 +182,7 @@ fn why(call: &str, err: i32) -> &'static str {
             "maxevents must be between 1 and about 4 million, and *ctxp must be 0 on entry (a context handle still stored there is refused)"
         }
         ("io_setup", EFAULT) => "ctxp does not point to writable memory",
+        ("io_queue_init", EINVAL) => "maxevents must be positive (io_queue_init refuses 0 and negative sizes itself)",
         ("io_setup", ENOMEM) => {
             "the kernel could not allocate or map the completion ring (memory or address-space limits)"
         }

@@ -13,6 +13,7 @@ use core::ptr;
 #[no_mangle]
 pub unsafe extern "C" fn io_queue_init(maxevents: c_int, ctxp: *mut io_context_t) -> c_int {
     if maxevents <= 0 {
+        crate::diag::failed("io_queue_init", -libc::EINVAL);
         return -libc::EINVAL;
     }
     // SAFETY: the caller's promise; libaio stores through it the same way.
