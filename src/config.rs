@@ -14,6 +14,11 @@
 //! the ring for the size asked of `io_setup`, not the kernel's larger one), so
 //! it would report the library's own reads of it.
 //!
+//! Under a seccomp filter (`Seccomp: 2` in /proc/self/status) the library
+//! makes no system call that libaio would not make: no user-space reaping
+//! (its array check uses `process_vm_writev`) and no registry (`madvise`), so
+//! a sandbox that kills on unlisted calls sees exactly libaio's calls.
+//!
 //! Both variables are documented for users in libaio(7).
 
 use core::ffi::CStr;
@@ -23,6 +28,7 @@ use once_cell::race::OnceNonZeroUsize;
 const LOADED: usize = 1;
 const NO_REAP: usize = 2;
 const DEBUG: usize = 4;
+const SANDBOXED: usize = 8;
 
 static FLAGS: OnceNonZeroUsize = OnceNonZeroUsize::new();
 
@@ -52,9 +58,13 @@ fn under_valgrind() -> bool {
 fn flags() -> usize {
     FLAGS
         .get_or_init(|| {
+            let _keep = crate::diag::KeepErrno::new(); // reading /proc may set errno
             let mut f = LOADED;
             if env_is(c"LIBAIO_RS_REAP", &[b"0", b"off", b"no"]) == Some(true) || under_valgrind() {
                 f |= NO_REAP;
+            }
+            if crate::diag::seccomp_mode_of_self().is_some_and(|m| m != 0) {
+                f |= NO_REAP | SANDBOXED;
             }
             if env_is(c"LIBAIO_RS_DEBUG", &[b"", b"0", b"off", b"no"]) == Some(false) {
                 f |= DEBUG;
@@ -67,6 +77,12 @@ fn flags() -> usize {
 /// Whether `io_getevents` may take completions from the ring without a syscall.
 pub fn user_reap() -> bool {
     flags() & NO_REAP == 0
+}
+
+/// Whether the library may make system calls of its own beyond libaio's
+/// (the registry's `mmap`/`madvise`): not under a seccomp filter.
+pub fn own_syscalls() -> bool {
+    flags() & SANDBOXED == 0
 }
 
 /// Whether failures are explained on stderr.

@@ -65,10 +65,10 @@ fn emit(args: fmt::Arguments<'_>) {
 
 /// Puts `errno` back as it was when dropped: explaining a failure must not
 /// change what the caller sees.
-struct KeepErrno(i32);
+pub(crate) struct KeepErrno(i32);
 
 impl KeepErrno {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         // SAFETY: reading this thread's errno.
         KeepErrno(unsafe { *libc::__errno_location() })
     }
@@ -149,6 +149,13 @@ fn seccomp_mode(status: &[u8]) -> Option<u64> {
         .split(|&b| b == b'\n')
         .find_map(|l| l.strip_prefix(KEY))
         .and_then(parse_number)
+}
+
+/// This process's seccomp mode from /proc/self/status (0: none, 1: strict,
+/// 2: filter), or None when it cannot be read. The caller keeps errno.
+pub(crate) fn seccomp_mode_of_self() -> Option<u64> {
+    let mut buf = [0u8; 4096];
+    read_proc(c"/proc/self/status", &mut buf).and_then(seccomp_mode)
 }
 
 /// Why the kernel said ENOSYS: no AIO in the kernel, or a seccomp filter.

@@ -66,11 +66,12 @@ const PEEKERS: u32 = DEAD - PEEK;
 /// Bits 0..16: threads inside the kernel's `io_getevents`/`io_pgetevents`.
 const READERS: u32 = PEEK - 1;
 
-/// Slots in the registry page (one cache line each, after the lock's line).
-const NSLOTS: usize = 63;
+/// Slots in the registry (one cache line each, after the lock's line: 16 KiB).
+const NSLOTS: usize = 255;
 /// How many slots from its home a context may sit: bounds the search for an
-/// unknown context. More contexts than fit still work, through the kernel.
-const PROBE: usize = 8;
+/// unknown context. More contexts than fit still work, through the kernel
+/// (see the README: only libaio's empty-ring shortcut is lost for them).
+const PROBE: usize = 16;
 
 /// One registered context. All zero is a free slot.
 #[repr(C, align(64))]
@@ -84,7 +85,7 @@ struct Slot {
     nr: AtomicU32,
 }
 
-/// The registry: one page, zero-filled in a forked child.
+/// The registry: four pages, zero-filled in a forked child.
 #[repr(C, align(64))]
 struct Table {
     /// Serialises registration (io_setup, rare); 0 is unlocked.
@@ -93,7 +94,7 @@ struct Table {
 }
 
 const TABLE_BYTES: usize = size_of::<Table>();
-const _: () = assert!(TABLE_BYTES == 4096);
+const _: () = assert!(TABLE_BYTES == 16384);
 
 /// The registry page, mapped by the first `io_setup` and never unmapped.
 static TABLE: AtomicPtr<Table> = AtomicPtr::new(ptr::null_mut());
@@ -137,9 +138,13 @@ fn backoff(spins: &mut u32) {
     }
 }
 
-/// Where the search for `ctx` starts: rings are page-aligned, so drop those bits.
+/// Where the search for `ctx` starts. Rings are page-aligned and the kernel
+/// maps them next to each other, so the page numbers are scattered with a
+/// multiplicative (Fibonacci) hash: consecutive pages in consecutive slots
+/// would pile into one run that the bounded probe cannot get past.
 fn home(ctx: usize) -> usize {
-    (ctx >> 12) % NSLOTS
+    let page = (ctx >> 12) as u64;
+    (page.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % NSLOTS
 }
 
 impl Table {
@@ -226,6 +231,9 @@ pub fn register(ctx: io_context_t) {
     let ctx = ctx as usize;
     if ctx == 0 {
         return;
+    }
+    if !config::own_syscalls() {
+        return; // under seccomp: libaio's system calls only, so no registry
     }
     // SAFETY: the kernel has just mapped this ring for us.
     let Some(nr) = (unsafe { known_layout(ctx) }) else {
@@ -430,7 +438,7 @@ impl Request {
         }
         // SAFETY: libaio reads the timeout of a live context in user space
         // too, so a bad pointer here fails exactly where libaio's does.
-        let t = unsafe { ptr::read(self.timeout) };
+        let t = unsafe { ptr::read_unaligned(self.timeout) };
         t.tv_sec == 0 && t.tv_nsec == 0
     }
 
@@ -475,9 +483,24 @@ pub unsafe fn getevents(req: &Request, reap: bool, syscall: impl FnOnce() -> i32
         if s & LIVE == 0 {
             // Destroyed: while the slot still names it, no other slot can
             // (register reuses a slot that names its address), so nobody reaps
-            // it in user space and the kernel answers (-EINVAL). A slot freed
-            // or reused since it was found says nothing: look again.
-            if slot.ctx.load(Ordering::Relaxed) == ctx {
+            // it in user space and the kernel answers (-EINVAL). While readers
+            // are still leaving, join them counted: the slot then cannot be
+            // freed and given to a new ring at this address while this call is
+            // in the kernel. A slot freed or reused since it was found says
+            // nothing: look again.
+            if s & READERS != 0 {
+                if slot
+                    .state
+                    .compare_exchange(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_err()
+                {
+                    continue;
+                }
+                if slot.ctx.load(Ordering::Relaxed) == ctx {
+                    return slot.in_kernel(syscall);
+                }
+                slot.leave_kernel();
+            } else if slot.ctx.load(Ordering::Relaxed) == ctx {
                 return syscall();
             }
             let Some(again) = find(ctx) else {

@@ -224,7 +224,8 @@ pub fn sched_yield() {
 /// Whether the kernel can write `len` bytes at `p` in this process: the range
 /// is copied onto itself with `process_vm_writev`, which changes no byte and
 /// answers `EFAULT` for memory that is not mapped writable. False also where
-/// the call is refused (a seccomp filter), which keeps callers on the safe path.
+/// the call is refused, which keeps callers on the safe path. (Under a seccomp
+/// filter, which might kill instead of refusing, it is never called: config.rs.)
 pub fn probe_writable(p: *mut u8, len: usize) -> bool {
     let iov = libc::iovec {
         iov_base: p.cast(),
@@ -241,13 +242,25 @@ pub fn probe_writable(p: *mut u8, len: usize) -> bool {
 
 /// A private anonymous read-write mapping of `len` bytes, or None.
 pub fn map_anonymous(len: usize) -> Option<*mut u8> {
-    let prot = (libc::PROT_READ | libc::PROT_WRITE) as usize;
-    let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as usize;
+    // libc's mmap, not a raw syscall: the raw call differs per architecture
+    // (old_mmap on i386 and s390, mmap2 on 32-bit arm). errno is put back.
+    // SAFETY: reading and restoring this thread's errno around the call.
+    let saved = unsafe { *libc::__errno_location() };
     // SAFETY: a fresh anonymous mapping at an address of the kernel's choice
     // touches no existing memory.
-    let ret = unsafe { syscall6(libc::SYS_mmap, [0, len, prot, flags, usize::MAX, 0]) };
-    // Errors are -4095..-1; every other value is the mapping's address.
-    (!(-4095..0).contains(&ret)).then_some(ret as *mut u8)
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = saved };
+    (p != libc::MAP_FAILED).then_some(p.cast())
 }
 
 /// Asks the kernel to give a forked child zero-filled pages for the private

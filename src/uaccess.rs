@@ -7,6 +7,11 @@
 //! range onto itself, which changes no byte), and the answer is remembered in
 //! a small table of ranges. An array that is not known to be writable is left
 //! to the syscall path, where the kernel answers as it does for libaio.
+//!
+//! The table is never invalidated: an array that was writable and has since
+//! been unmapped or made read-only (mprotect) is still taken as writable, and
+//! a user-space reap into it faults where the kernel would answer EFAULT (see
+//! the README's differences).
 
 use crate::sys;
 use core::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
@@ -75,6 +80,13 @@ pub fn writable(p: *mut u8, len: usize, hint: usize) -> bool {
     }
     if RANGES.iter().any(|r| r.covers(start, end)) {
         return true;
+    }
+    // The probe is a system call libaio never makes: not under a seccomp
+    // filter, which may kill for it (one may have been installed since the
+    // first call). Unknown arrays then go to the kernel, as with libaio.
+    let _keep = crate::diag::KeepErrno::new();
+    if crate::diag::seccomp_mode_of_self() != Some(0) {
+        return false;
     }
     for size in [hint.max(len), len] {
         if let Some(end) = start.checked_add(size) {

@@ -23,7 +23,7 @@ unsafe fn copy_timeout(t: *const libc::timespec, store: &mut libc::timespec) -> 
         return ptr::null_mut();
     }
     // SAFETY: the caller's promise; libaio 0.1 copies it the same way.
-    *store = unsafe { ptr::read(t) };
+    *store = unsafe { ptr::read_unaligned(t) };
     store
 }
 
