@@ -5,6 +5,7 @@
  * context (woken with -EINVAL) or on a different context (unaffected).
  */
 #include "common.h"
+#include <sched.h>
 #include <poll.h>
 
 struct waiter {
@@ -43,8 +44,10 @@ static void start_waiter(struct waiter *w, io_context_t ctx, int use_pgetevents,
 	atomic_store(&w->started, 0);
 	CHECK(pthread_create(&w->thread, NULL, wait_for_events, w) == 0);
 	long long deadline = now_ms() + 20000;
-	while (!atomic_load(&w->started))
+	while (!atomic_load(&w->started)) {
 		CHECK(now_ms() < deadline);
+		sched_yield(); /* let the new thread run (valgrind runs one at a time) */
+	}
 	wait_in_syscall(w->tid, w->use_pgetevents ? CTEST_NR_IO_PGETEVENTS : CTEST_NR_IO_GETEVENTS);
 }
 
