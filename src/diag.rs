@@ -168,9 +168,7 @@ fn enosys_cause() -> &'static str {
             return "kernel AIO is not available here: this kernel has no AIO support (built without CONFIG_AIO: /proc/sys/fs/aio-max-nr does not exist)";
         }
     }
-    let mut buf = [0u8; 4096];
-    let mode = read_proc(c"/proc/self/status", &mut buf).and_then(seccomp_mode);
-    match mode {
+    match seccomp_mode_of_self() {
         Some(2) => {
             "kernel AIO is not available here: the kernel has it, but this process runs under a seccomp filter (Seccomp: 2 in /proc/self/status) that refuses the io_* system calls, as some container runtimes and sandboxes do; allow io_setup, io_destroy, io_submit, io_cancel, io_getevents and io_pgetevents in its profile"
         }
