@@ -1,91 +1,147 @@
-//! Run-time switches read from the environment once, the first time the
-//! library needs one (a later `setenv` in the process changes nothing).
+//! Run-time switches and what the library found out about this process, all
+//! settled once, when the library is loaded (a later `setenv` changes nothing).
 //!
 //! - `LIBAIO_RS_REAP=0` (or `off`, `no`) turns off reaping completions from
 //!   the ring in user space, so every `io_getevents` that can wait enters the
 //!   kernel (as libaio does; useful under `strace` or with tools that count
 //!   syscalls). Any other value, or none, leaves it on.
 //! - `LIBAIO_RS_DEBUG` set to anything but the empty string, `0`, `off` or
-//!   `no` makes failing calls explain themselves on stderr (see `diag`).
-//!   Unset, nothing is ever written.
+//!   `no` makes the library say at load what it found (version, where it was
+//!   loaded from, whether it reaps in user space and why not) and makes
+//!   failing calls explain themselves on stderr (see `diag`). Unset, nothing
+//!   is ever written.
 //!
-//! Under valgrind (its preload library is in `LD_PRELOAD`) reaping in user
-//! space is off too: valgrind cannot see the kernel fill the ring (it takes
-//! the ring for the size asked of `io_setup`, not the kernel's larger one), so
-//! it would report the library's own reads of it.
+//! User-space reaping is also off under valgrind (its preload library is in
+//! `LD_PRELOAD`): valgrind cannot see the kernel fill the ring (it takes the
+//! ring for the size asked of `io_setup`, not the kernel's larger one), so it
+//! would report the library's own reads of it.
 //!
-//! Under a seccomp filter (`Seccomp: 2` in /proc/self/status) the library
-//! makes no system call that libaio would not make: no user-space reaping
-//! (its array check uses `process_vm_writev`) and no registry (`madvise`), so
-//! a sandbox that kills on unlisted calls sees exactly libaio's calls.
+//! # System calls
+//! Everything the library does beyond libaio's system calls happens here, at
+//! load: it reads `/proc/self/status` (openat, read, close, which the dynamic
+//! loader has just made to load the library) to learn whether a seccomp
+//! filter is installed, maps its registry (mmap, likewise) and, with no
+//! filter, asks for it to be wiped in a forked child (madvise). Under a filter
+//! found then, or when /proc cannot be read, it reaps nothing in user space.
+//! After that a call makes only the system calls libaio makes in that call,
+//! or fewer, plus `futex` when a thread waits for another of the same
+//! process, whatever filter is installed later. (With `LIBAIO_RS_DEBUG` on,
+//! explanations are written with `write` and may read /proc.)
 //!
 //! Both variables are documented for users in libaio(7).
 
+use crate::sys::KeepErrno;
+use crate::{procfs, registry};
 use core::ffi::CStr;
 use core::num::NonZeroUsize;
 use once_cell::race::OnceNonZeroUsize;
 
 const LOADED: usize = 1;
-const NO_REAP: usize = 2;
-const DEBUG: usize = 4;
-const SANDBOXED: usize = 8;
+const DEBUG: usize = 1 << 1;
+/// Why user-space reaping is off (none of these: it is on).
+const OFF_BY_ENV: usize = 1 << 2;
+const OFF_VALGRIND: usize = 1 << 3;
+const OFF_SECCOMP: usize = 1 << 4;
+const OFF_NO_WIPE: usize = 1 << 5;
+const REAP_OFF: usize = OFF_BY_ENV | OFF_VALGRIND | OFF_SECCOMP | OFF_NO_WIPE;
 
 static FLAGS: OnceNonZeroUsize = OnceNonZeroUsize::new();
 
-fn env_is(name: &CStr, on_values: &[&[u8]]) -> Option<bool> {
+/// The value of an environment variable, if set.
+fn env(name: &CStr) -> Option<&'static [u8]> {
     // SAFETY: getenv reads the environment; `name` is NUL-terminated.
     let v = unsafe { libc::getenv(name.as_ptr()) };
     if v.is_null() {
         return None;
     }
-    // SAFETY: getenv returned a NUL-terminated string.
-    let v = unsafe { CStr::from_ptr(v) }.to_bytes();
-    Some(on_values.contains(&v))
+    // SAFETY: getenv returned a NUL-terminated string, which stays while the
+    // environment is not changed (we read it once, at load).
+    Some(unsafe { CStr::from_ptr(v) }.to_bytes())
+}
+
+fn env_is(name: &CStr, values: &[&[u8]]) -> Option<bool> {
+    env(name).map(|v| values.contains(&v))
 }
 
 /// Whether valgrind runs this process: it preloads its `vgpreload_*` objects.
 fn under_valgrind() -> bool {
-    // SAFETY: getenv reads the environment; the name is NUL-terminated.
-    let v = unsafe { libc::getenv(c"LD_PRELOAD".as_ptr()) };
-    if v.is_null() {
-        return false;
+    env(c"LD_PRELOAD").is_some_and(|v| v.windows(b"vgpreload_".len()).any(|w| w == b"vgpreload_"))
+}
+
+fn detect() -> usize {
+    let _keep = KeepErrno::new();
+    let mut f = LOADED;
+    if env_is(c"LIBAIO_RS_REAP", &[b"0", b"off", b"no"]) == Some(true) {
+        f |= OFF_BY_ENV;
     }
-    // SAFETY: getenv returned a NUL-terminated string.
-    let v = unsafe { CStr::from_ptr(v) }.to_bytes();
-    v.windows(b"vgpreload_".len()).any(|w| w == b"vgpreload_")
+    if under_valgrind() {
+        f |= OFF_VALGRIND;
+    }
+    // Unknown (no /proc) counts as filtered: madvise might be refused or fatal.
+    let filtered = procfs::seccomp_mode_of_self() != Some(0);
+    if filtered {
+        f |= OFF_SECCOMP;
+    }
+    // The registry serves libaio's empty-ring answer even when nobody reaps.
+    if !registry::map(!filtered) && !filtered {
+        f |= OFF_NO_WIPE;
+    }
+    if env_is(c"LIBAIO_RS_DEBUG", &[b"", b"0", b"off", b"no"]) == Some(false) {
+        f |= DEBUG;
+    }
+    f
 }
 
 fn flags() -> usize {
     FLAGS
-        .get_or_init(|| {
-            let _keep = crate::diag::KeepErrno::new(); // reading /proc may set errno
-            let mut f = LOADED;
-            if env_is(c"LIBAIO_RS_REAP", &[b"0", b"off", b"no"]) == Some(true) || under_valgrind() {
-                f |= NO_REAP;
-            }
-            if crate::diag::seccomp_mode_of_self().is_some_and(|m| m != 0) {
-                f |= NO_REAP | SANDBOXED;
-            }
-            if env_is(c"LIBAIO_RS_DEBUG", &[b"", b"0", b"off", b"no"]) == Some(false) {
-                f |= DEBUG;
-            }
-            NonZeroUsize::new(f).unwrap_or(NonZeroUsize::MIN)
-        })
+        .get_or_init(|| NonZeroUsize::new(detect()).unwrap_or(NonZeroUsize::MIN))
         .get()
 }
 
-/// Whether `io_getevents` may take completions from the ring without a syscall.
-pub fn user_reap() -> bool {
-    flags() & NO_REAP == 0
+/// Settles everything at load time (the library's constructor calls it);
+/// every other entry point would do it on first use.
+pub(crate) fn init() {
+    let first = FLAGS.get().is_none();
+    let f = flags();
+    if first && f & DEBUG != 0 {
+        crate::diag::loaded(reap_off_reason(f));
+    }
 }
 
-/// Whether the library may make system calls of its own beyond libaio's
-/// (the registry's `mmap`/`madvise`): not under a seccomp filter.
-pub fn own_syscalls() -> bool {
-    flags() & SANDBOXED == 0
+/// Why user-space reaping is off, or None when it is on.
+fn reap_off_reason(f: usize) -> Option<&'static str> {
+    Some(if f & OFF_BY_ENV != 0 {
+        "LIBAIO_RS_REAP=0"
+    } else if f & OFF_VALGRIND != 0 {
+        "valgrind runs this process"
+    } else if f & OFF_SECCOMP != 0 {
+        "a seccomp filter was installed before the library was loaded (or /proc/self/status could not be read): only libaio's system calls are made"
+    } else if f & OFF_NO_WIPE != 0 {
+        "this kernel cannot wipe the registry in a forked child (MADV_WIPEONFORK, Linux 4.14)"
+    } else {
+        return None;
+    })
+}
+
+/// Whether `io_getevents` may take completions from the ring without a syscall.
+pub(crate) fn user_reap() -> bool {
+    flags() & REAP_OFF == 0
 }
 
 /// Whether failures are explained on stderr.
-pub fn debug() -> bool {
+pub(crate) fn debug() -> bool {
     flags() & DEBUG != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_is_named_and_on_has_none() {
+        assert_eq!(reap_off_reason(LOADED), None);
+        for bit in [OFF_BY_ENV, OFF_VALGRIND, OFF_SECCOMP, OFF_NO_WIPE] {
+            assert!(reap_off_reason(LOADED | bit).is_some());
+        }
+    }
 }

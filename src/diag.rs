@@ -1,18 +1,20 @@
 //! Failures explained in words on stderr, when `LIBAIO_RS_DEBUG` is set.
 //!
-//! Off by default, and then nothing here runs but one flag test on the error
-//! path: not a byte is written and no file is opened. When on, each failing
-//! call writes one line, `libaio: CALL: -ENAME: why`, formatted into a stack
-//! buffer (no allocation) and written with one `write(2)`, so lines from
-//! several threads do not interleave. `errno` is the same afterwards as
-//! before, either way.
+//! Off by default, and then a failing call costs one test of a flag settled
+//! at load (see `config`): nothing is written, no file is read. When on, the
+//! library says at load what it found, and each failing call writes one line,
+//! `libaio: CALL: -ENAME: why`, formatted into a stack buffer (no allocation)
+//! and written with one `write(2)`, so lines from several threads do not
+//! interleave; explaining `-EAGAIN`, `-ENOSYS` or `-EPERM` reads /proc.
+//! `errno` is the same afterwards as before, either way.
 //!
 //! The explanations follow what the kernel really answers (checked on Linux
 //! 6.x): for example `io_setup`'s `-EAGAIN` comes with the numbers in
 //! `/proc/sys/fs/aio-nr` and `aio-max-nr`, and `-ENOSYS` says whether the
 //! kernel lacks AIO or a seccomp filter refuses it.
 
-use crate::config;
+use crate::sys::KeepErrno;
+use crate::{config, procfs};
 use core::ffi::CStr;
 use core::fmt::{self, Write};
 
@@ -63,24 +65,6 @@ fn emit(args: fmt::Arguments<'_>) {
     unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
 }
 
-/// Puts `errno` back as it was when dropped: explaining a failure must not
-/// change what the caller sees.
-pub(crate) struct KeepErrno(i32);
-
-impl KeepErrno {
-    pub(crate) fn new() -> Self {
-        // SAFETY: reading this thread's errno.
-        KeepErrno(unsafe { *libc::__errno_location() })
-    }
-}
-
-impl Drop for KeepErrno {
-    fn drop(&mut self) {
-        // SAFETY: writing this thread's errno.
-        unsafe { *libc::__errno_location() = self.0 };
-    }
-}
-
 /// An errno value shown by its symbolic name, or as a number when unknown.
 struct Errno(i32);
 
@@ -115,65 +99,26 @@ impl fmt::Display for Errno {
     }
 }
 
-/// Reads up to `buf.len()` bytes of a /proc file; None if it cannot be read.
-fn read_proc<'a>(path: &CStr, buf: &'a mut [u8]) -> Option<&'a [u8]> {
-    // SAFETY: open/read/close into our own buffer (errno is kept by the caller).
-    let n = unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return None;
-        }
-        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-        libc::close(fd);
-        n
-    };
-    buf.get(..usize::try_from(n).ok()?)
-}
-
-/// Parses a decimal number, ignoring surrounding white space.
-fn parse_number(bytes: &[u8]) -> Option<u64> {
-    core::str::from_utf8(bytes).ok()?.trim().parse().ok()
-}
-
-/// Reads a small decimal number from a /proc file.
-fn read_proc_number(path: &CStr) -> Option<u64> {
-    let mut buf = [0u8; 32];
-    parse_number(read_proc(path, &mut buf)?)
-}
-
-/// The value of the `Seccomp:` line of a /proc/PID/status text (0 none,
-/// 1 strict, 2 filter).
-fn seccomp_mode(status: &[u8]) -> Option<u64> {
-    const KEY: &[u8] = b"Seccomp:";
-    status
-        .split(|&b| b == b'\n')
-        .find_map(|l| l.strip_prefix(KEY))
-        .and_then(parse_number)
-}
-
-/// This process's seccomp mode from /proc/self/status (0: none, 1: strict,
-/// 2: filter), or None when it cannot be read. The caller keeps errno.
-pub(crate) fn seccomp_mode_of_self() -> Option<u64> {
-    let mut buf = [0u8; 4096];
-    read_proc(c"/proc/self/status", &mut buf).and_then(seccomp_mode)
-}
-
-/// Why the kernel said ENOSYS: no AIO in the kernel, or a seccomp filter.
-fn enosys_cause() -> &'static str {
-    // The fs.aio-* sysctls exist exactly when the kernel has CONFIG_AIO.
-    if read_proc_number(c"/proc/sys/fs/aio-max-nr").is_none() {
-        // SAFETY: access(2) on a constant path.
-        let proc_mounted = unsafe { libc::access(c"/proc/self".as_ptr(), libc::F_OK) } == 0;
-        if proc_mounted {
-            return "kernel AIO is not available here: this kernel has no AIO support (built without CONFIG_AIO: /proc/sys/fs/aio-max-nr does not exist)";
-        }
+/// Why the kernel said ENOSYS or EPERM to an io_* call: no AIO in the
+/// kernel, or a seccomp filter (a container's profile, a systemd unit's
+/// SystemCallFilter) refusing it.
+fn refused_cause(err: i32) -> &'static str {
+    if err == libc::ENOSYS && procfs::kernel_has_aio() == Some(false) {
+        return "kernel AIO is not available here: this kernel has no AIO support (built without CONFIG_AIO: /proc/sys/fs/aio-max-nr does not exist)";
     }
-    match seccomp_mode_of_self() {
-        Some(2) => {
+    let filtered = procfs::seccomp_mode_of_self() == Some(2);
+    match (err, filtered) {
+        (libc::ENOSYS, true) => {
             "kernel AIO is not available here: the kernel has it, but this process runs under a seccomp filter (Seccomp: 2 in /proc/self/status) that refuses the io_* system calls, as some container runtimes and sandboxes do; allow io_setup, io_destroy, io_submit, io_cancel, io_getevents and io_pgetevents in its profile"
         }
-        _ => {
+        (libc::ENOSYS, false) => {
             "kernel AIO is not available here (a kernel built without CONFIG_AIO, or a seccomp filter such as a container's refuses the io_* system calls)"
+        }
+        (_, true) => {
+            "refused by the seccomp filter this process runs under (Seccomp: 2 in /proc/self/status): a container runtime's profile or a systemd unit's SystemCallFilter answers EPERM for the io_* system calls; allow io_setup, io_destroy, io_submit, io_cancel, io_getevents and io_pgetevents there"
+        }
+        _ => {
+            "operation not permitted: a seccomp filter of a container runtime or sandbox that answers EPERM for the io_* system calls (none is installed now, so it may have been lifted), or, for io_submit, an I/O priority (IOCB_FLAG_IOPRIO) that needs a privilege this process lacks"
         }
     }
 }
@@ -234,8 +179,35 @@ fn why(call: &str, err: i32) -> &'static str {
     }
 }
 
+/// Says what the library found at load: which library this is, from where,
+/// and whether it reaps completions in user space (`off` gives the reason).
+pub(crate) fn loaded(off: Option<&str>) {
+    let _keep = KeepErrno::new();
+    let mut info = core::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    // SAFETY: dladdr fills `info` for an address inside this library (this
+    // function); the struct is plain data, valid all-zero.
+    let found = unsafe { libc::dladdr(loaded as *const libc::c_void, info.as_mut_ptr()) } != 0;
+    // SAFETY: zero-initialised above and possibly filled by dladdr.
+    let info = unsafe { info.assume_init() };
+    let path = if found && !info.dli_fname.is_null() {
+        // SAFETY: dladdr gives the loader's NUL-terminated name of the object.
+        unsafe { CStr::from_ptr(info.dli_fname) }.to_str().unwrap_or("?")
+    } else {
+        "?"
+    };
+    let version = env!("CARGO_PKG_VERSION");
+    match off {
+        None => emit(format_args!(
+            "libaio-rs {version} loaded from {path}: kernel AIO, completions reaped from the ring in user space when ready"
+        )),
+        Some(why) => emit(format_args!(
+            "libaio-rs {version} loaded from {path}: kernel AIO, every reap through the kernel: {why}"
+        )),
+    }
+}
+
 /// Explains a failed call (ret < 0) when debugging is on.
-pub fn failed(call: &str, ret: i32) {
+pub(crate) fn failed(call: &str, ret: i32) {
     if ret >= 0 || !config::debug() {
         return;
     }
@@ -243,21 +215,24 @@ pub fn failed(call: &str, ret: i32) {
     let err = ret.saturating_neg();
     match (call, err) {
         ("io_setup", libc::EAGAIN) => {
-            let nr = read_proc_number(c"/proc/sys/fs/aio-nr");
-            let max = read_proc_number(c"/proc/sys/fs/aio-max-nr");
+            let nr = procfs::number(c"/proc/sys/fs/aio-nr");
+            let max = procfs::number(c"/proc/sys/fs/aio-max-nr");
             emit(format_args!(
                 "io_setup: -EAGAIN: not enough AIO events left under the system-wide limit: /proc/sys/fs/aio-nr = {} (held by existing contexts), /proc/sys/fs/aio-max-nr = {} (the limit), and aio-nr + maxevents may not exceed the limit; raise it (sysctl fs.aio-max-nr=N) or destroy unused contexts",
                 Num(nr),
                 Num(max)
             ));
         }
-        (_, libc::ENOSYS) => emit(format_args!("{call}: -ENOSYS: {}", enosys_cause())),
+        (_, libc::ENOSYS) => emit(format_args!("{call}: -ENOSYS: {}", refused_cause(err))),
+        ("io_setup" | "io_getevents" | "io_pgetevents" | "io_destroy" | "io_cancel", libc::EPERM) => {
+            emit(format_args!("{call}: -EPERM: {}", refused_cause(err)))
+        }
         _ => emit(format_args!("{call}: -{}: {}", Errno(err), why(call, err))),
     }
 }
 
 /// Notes a partial submission (the kernel stopped at the first iocb it refused).
-pub fn partial(nr: core::ffi::c_long, done: i32) {
+pub(crate) fn partial(nr: core::ffi::c_long, done: i32) {
     if done >= 0 && core::ffi::c_long::from(done) < nr && config::debug() {
         let _keep = KeepErrno::new();
         emit(format_args!(
@@ -287,13 +262,6 @@ mod tests {
     fn errno_shows_name_or_number() {
         assert_eq!(std::format!("{}", Errno(libc::EAGAIN)), "EAGAIN");
         assert_eq!(std::format!("{}", Errno(4242)), "errno 4242");
-    }
-
-    #[test]
-    fn seccomp_line_is_parsed() {
-        let status = b"Name:\tx\nSeccomp:\t2\nSeccomp_filters:\t1\n";
-        assert_eq!(seccomp_mode(status), Some(2));
-        assert_eq!(seccomp_mode(b"Name:\tx\n"), None);
     }
 
     #[test]

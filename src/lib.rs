@@ -4,10 +4,19 @@
 //! The C face (`capi`) is a thin layer over a small safe core:
 //! - [`abi`]: the `#[repr(C)]` types, the single source of layout truth from
 //!   which cbindgen writes `include/libaio.h`;
-//! - [`sys`]: the raw system calls, returning the kernel's answer untouched;
-//! - [`ring`]: the completion ring, reaped in user space when that is safe;
-//! - [`prep`]: filling in requests;
-//! - [`config`] and [`diag`]: environment switches and failure explanations.
+//! - `sys`: the raw system calls, returning the kernel's answer untouched;
+//! - `ring`: the format of the kernel's completion ring;
+//! - `registry`: the contexts set up here, and the gates that keep the
+//!   kernel's reader and ours apart;
+//! - `reap`: `io_getevents`/`io_destroy` on that protocol, reaping in user
+//!   space when it is safe;
+//! - `uaccess`: which event arrays the kernel has proved writable;
+//! - `sync`: waiting for another thread (futex only);
+//! - `prep`: filling in requests;
+//! - `config`, `procfs` and `diag`: what is settled at load, what /proc
+//!   tells, and failures explained.
+//!
+//! Only `abi` and `capi` are public: everything else is the library's own.
 //!
 //! # Safety
 //! The exported functions follow libaio's C contract: every result is a count
@@ -29,9 +38,13 @@ extern crate std;
 
 pub mod abi;
 pub mod capi;
-pub mod config;
-pub mod diag;
-pub mod prep;
-pub mod ring;
-pub mod sys;
-pub mod uaccess;
+pub(crate) mod config;
+pub(crate) mod diag;
+pub(crate) mod prep;
+pub(crate) mod procfs;
+pub(crate) mod reap;
+pub(crate) mod registry;
+pub(crate) mod ring;
+pub(crate) mod sync;
+pub(crate) mod sys;
+pub(crate) mod uaccess;

@@ -93,10 +93,11 @@ impl iocb {
 
     /// Asks the kernel to signal `eventfd` when this request completes.
     pub fn set_eventfd(&mut self, eventfd: c_int) {
-        // SAFETY: `c` is the union member every command shares for these fields.
-        unsafe {
-            self.u.c.flags |= IOCB_FLAG_RESFD;
-            self.u.c.resfd = eventfd as c_uint;
-        }
+        // SAFETY: `c` is the union member every command shares for these
+        // fields; all its fields are plain integers and pointers, valid for
+        // any bits.
+        let c = unsafe { &mut self.u.c };
+        c.flags |= IOCB_FLAG_RESFD;
+        c.resfd = eventfd as c_uint;
     }
 }

@@ -10,6 +10,7 @@
 
 use crate::abi::{io_context_t, io_event, iocb};
 use core::ffi::{c_long, c_void};
+use core::sync::atomic::AtomicU32;
 
 /// One system call with up to six arguments, returning the raw kernel result.
 ///
@@ -113,7 +114,7 @@ fn int(ret: c_long) -> i32 {
 /// # Safety
 /// None beyond the kernel's: `ctxp` is handed to the kernel as it is.
 #[inline]
-pub unsafe fn io_setup(maxevents: i32, ctxp: *mut io_context_t) -> i32 {
+pub(crate) unsafe fn io_setup(maxevents: i32, ctxp: *mut io_context_t) -> i32 {
     // SAFETY: the kernel validates both arguments.
     int(unsafe {
         syscall6(
@@ -128,7 +129,7 @@ pub unsafe fn io_setup(maxevents: i32, ctxp: *mut io_context_t) -> i32 {
 /// # Safety
 /// None beyond the kernel's.
 #[inline]
-pub unsafe fn io_destroy(ctx: io_context_t) -> i32 {
+pub(crate) unsafe fn io_destroy(ctx: io_context_t) -> i32 {
     // SAFETY: the kernel validates the context.
     int(unsafe { syscall6(libc::SYS_io_destroy, [ctx as usize, 0, 0, 0, 0, 0]) })
 }
@@ -138,7 +139,7 @@ pub unsafe fn io_destroy(ctx: io_context_t) -> i32 {
 /// # Safety
 /// None beyond the kernel's: `ios` and every iocb are read by the kernel only.
 #[inline(always)]
-pub unsafe fn io_submit(ctx: io_context_t, nr: c_long, ios: *mut *mut iocb) -> i32 {
+pub(crate) unsafe fn io_submit(ctx: io_context_t, nr: c_long, ios: *mut *mut iocb) -> i32 {
     // SAFETY: the kernel validates all three.
     int(unsafe {
         syscall6(
@@ -153,7 +154,7 @@ pub unsafe fn io_submit(ctx: io_context_t, nr: c_long, ios: *mut *mut iocb) -> i
 /// # Safety
 /// None beyond the kernel's.
 #[inline]
-pub unsafe fn io_cancel(ctx: io_context_t, iocb: *mut iocb, evt: *mut io_event) -> i32 {
+pub(crate) unsafe fn io_cancel(ctx: io_context_t, iocb: *mut iocb, evt: *mut io_event) -> i32 {
     // SAFETY: the kernel validates all three.
     int(unsafe {
         syscall6(
@@ -168,7 +169,7 @@ pub unsafe fn io_cancel(ctx: io_context_t, iocb: *mut iocb, evt: *mut io_event) 
 /// # Safety
 /// None beyond the kernel's.
 #[inline]
-pub unsafe fn io_getevents(
+pub(crate) unsafe fn io_getevents(
     ctx: io_context_t,
     min_nr: c_long,
     nr: c_long,
@@ -192,7 +193,7 @@ pub unsafe fn io_getevents(
 /// # Safety
 /// None beyond the kernel's.
 #[inline]
-pub unsafe fn io_pgetevents(
+pub(crate) unsafe fn io_pgetevents(
     ctx: io_context_t,
     min_nr: c_long,
     nr: c_long,
@@ -215,37 +216,60 @@ pub unsafe fn io_pgetevents(
     int(unsafe { syscall6(nr_pgetevents, a) })
 }
 
-/// Gives up the CPU while another thread finishes a short critical section.
-pub fn sched_yield() {
-    // SAFETY: sched_yield(2) takes no arguments and cannot fail.
-    unsafe { syscall6(libc::SYS_sched_yield, [0; 6]) };
+/// Sleeps while the word at `word` holds `expected` (`FUTEX_WAIT`, private to
+/// this process). Returns on a wake-up, a signal, or at once when the word
+/// already differs: the caller always re-reads the word.
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32) {
+    let op = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize;
+    // SAFETY: the kernel only reads the aligned word, which the reference
+    // keeps alive for the call; no timeout pointer is passed.
+    unsafe {
+        syscall6(
+            libc::SYS_futex,
+            [word.as_ptr() as usize, op, expected as usize, 0, 0, 0],
+        )
+    };
 }
 
-/// Whether the kernel can write `len` bytes at `p` in this process: the range
-/// is copied onto itself with `process_vm_writev`, which changes no byte and
-/// answers `EFAULT` for memory that is not mapped writable. False also where
-/// the call is refused, which keeps callers on the safe path. (Under a seccomp
-/// filter, which might kill instead of refusing, it is never called: config.rs.)
-pub fn probe_writable(p: *mut u8, len: usize) -> bool {
-    let iov = libc::iovec {
-        iov_base: p.cast(),
-        iov_len: len,
+/// Wakes every thread sleeping in [`futex_wait`] on `word`.
+pub(crate) fn futex_wake_all(word: &AtomicU32) {
+    let op = (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize;
+    // SAFETY: FUTEX_WAKE only uses the address as a key; nothing is accessed.
+    unsafe {
+        syscall6(
+            libc::SYS_futex,
+            [word.as_ptr() as usize, op, i32::MAX as usize, 0, 0, 0],
+        )
     };
-    // SAFETY: getpid(2) takes no arguments.
-    let pid = unsafe { syscall6(libc::SYS_getpid, [0; 6]) };
-    let iovp = &raw const iov as usize;
-    // SAFETY: both iovecs describe the same caller range; the kernel checks it
-    // (reading and writing through its own page-table walk, never faulting us).
-    let ret = unsafe { syscall6(libc::SYS_process_vm_writev, [pid as usize, iovp, 1, iovp, 1, 0]) };
-    ret == len as c_long
+}
+
+/// Puts `errno` back as it was when dropped: libc calls made on the caller's
+/// behalf (reading /proc, mmap, writing a diagnostic) must not change what it sees.
+pub(crate) struct KeepErrno(i32);
+
+impl KeepErrno {
+    pub(crate) fn new() -> Self {
+        // SAFETY: reading this thread's errno, whose location libc keeps valid.
+        let errno = unsafe { libc::__errno_location() };
+        // SAFETY: as above.
+        KeepErrno(unsafe { *errno })
+    }
+}
+
+impl Drop for KeepErrno {
+    fn drop(&mut self) {
+        // SAFETY: this thread's errno, whose location libc keeps valid.
+        let errno = unsafe { libc::__errno_location() };
+        // SAFETY: as above; writing it back.
+        unsafe { *errno = self.0 };
+    }
 }
 
 /// A private anonymous read-write mapping of `len` bytes, or None.
-pub fn map_anonymous(len: usize) -> Option<*mut u8> {
+pub(crate) fn map_anonymous(len: usize) -> Option<*mut u8> {
     // libc's mmap, not a raw syscall: the raw call differs per architecture
     // (old_mmap on i386 and s390, mmap2 on 32-bit arm). errno is put back.
-    // SAFETY: reading and restoring this thread's errno around the call.
-    let saved = unsafe { *libc::__errno_location() };
+    let _keep = KeepErrno::new();
     // SAFETY: a fresh anonymous mapping at an address of the kernel's choice
     // touches no existing memory.
     let p = unsafe {
@@ -258,15 +282,18 @@ pub fn map_anonymous(len: usize) -> Option<*mut u8> {
             0,
         )
     };
-    // SAFETY: as above.
-    unsafe { *libc::__errno_location() = saved };
     (p != libc::MAP_FAILED).then_some(p.cast())
 }
 
 /// Asks the kernel to give a forked child zero-filled pages for the private
 /// anonymous mapping at `p` (`MADV_WIPEONFORK`, Linux 4.14); false if it cannot.
-pub fn wipe_on_fork(p: *mut u8, len: usize) -> bool {
-    // SAFETY: only changes what fork(2) does with our own mapping.
+///
+/// # Safety
+/// `p..p + len` is a mapping of the caller's that no forked child may need
+/// the contents of (the child sees zeroes there).
+pub(crate) unsafe fn wipe_on_fork(p: *mut u8, len: usize) -> bool {
+    // SAFETY: only changes what fork(2) does with the caller's mapping, which
+    // the caller says a child may see zeroed.
     let ret = unsafe {
         syscall6(
             libc::SYS_madvise,
@@ -280,7 +307,7 @@ pub fn wipe_on_fork(p: *mut u8, len: usize) -> bool {
 ///
 /// # Safety
 /// Nothing refers to the mapping any more.
-pub unsafe fn unmap(p: *mut u8, len: usize) {
+pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
     // SAFETY: the caller guarantees the mapping is unused.
     unsafe { syscall6(libc::SYS_munmap, [p as usize, len, 0, 0, 0, 0]) };
 }

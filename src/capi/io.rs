@@ -2,7 +2,8 @@
 //! `io_cancel`, `io_getevents` and `io_pgetevents`.
 
 use crate::abi::{io_context_t, io_event, io_sigset, iocb, KERNEL_SIGSET_BYTES};
-use crate::ring::{self, Request};
+use crate::reap::{self, Request};
+use crate::registry;
 use crate::{config, diag, sys};
 use core::ffi::{c_int, c_long, c_ulong};
 
@@ -17,7 +18,9 @@ pub unsafe extern "C" fn io_setup(maxevents: c_int, ctxp: *mut io_context_t) -> 
     let ret = unsafe { sys::io_setup(maxevents, ctxp) };
     if ret == 0 {
         // SAFETY: the kernel has just written the handle through `ctxp`.
-        ring::register(unsafe { *ctxp });
+        let ctx = unsafe { *ctxp } as usize;
+        // SAFETY: the kernel has just mapped the ring `ctx` names.
+        unsafe { registry::register(ctx) };
     }
     diag::failed("io_setup", ret);
     ret
@@ -30,7 +33,7 @@ pub unsafe extern "C" fn io_setup(maxevents: c_int, ctxp: *mut io_context_t) -> 
 #[no_mangle]
 pub unsafe extern "C" fn io_destroy(ctx: io_context_t) -> c_int {
     // SAFETY: the kernel validates the context.
-    let ret = ring::destroy(ctx, || unsafe { sys::io_destroy(ctx) });
+    let ret = reap::destroy(ctx, || unsafe { sys::io_destroy(ctx) });
     diag::failed("io_destroy", ret);
     ret
 }
@@ -96,12 +99,10 @@ pub unsafe extern "C" fn io_getevents(
         events,
         timeout,
     };
-    // SAFETY: the arguments are the caller's, unchanged; the closure makes the syscall.
-    let ret = unsafe {
-        ring::getevents(&req, config::user_reap(), || {
-            sys::io_getevents(ctx, min_nr, nr, events, timeout)
-        })
-    };
+    // SAFETY: the caller's arguments, unchanged, for the kernel to check.
+    let call = || unsafe { sys::io_getevents(ctx, min_nr, nr, events, timeout) };
+    // SAFETY: the arguments are the caller's, unchanged; `call` makes the syscall.
+    let ret = unsafe { reap::getevents(&req, config::user_reap(), call) };
     if ret < 0 {
         diag::failed("io_getevents", ret);
     }
@@ -153,9 +154,9 @@ pub unsafe extern "C" fn io_pgetevents(
     // ready (a pending signal it lets in is delivered by this call), so only
     // a NULL mask may be answered from the ring; libaio's "empty ring, zero
     // timeout" answer still comes first.
-    let reap = config::user_reap() && sigmask.is_null();
+    let may_reap = config::user_reap() && sigmask.is_null();
     // SAFETY: the arguments are the caller's, unchanged.
-    let ret = unsafe { ring::getevents(&req, reap, call) };
+    let ret = unsafe { reap::getevents(&req, may_reap, call) };
     if ret < 0 {
         diag::failed("io_pgetevents", ret);
     }

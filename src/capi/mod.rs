@@ -8,3 +8,14 @@ pub mod compat;
 pub mod io;
 pub mod prep;
 pub mod queue;
+
+/// The library's constructor: settles the configuration while the process is
+/// still being loaded, so that no call made later needs a system call beyond
+/// libaio's (see `config`). Runs for the shared object and for `libaio.a`.
+extern "C" fn load() {
+    crate::config::init();
+}
+
+#[used]
+#[link_section = ".init_array"]
+static LOAD: extern "C" fn() = load;

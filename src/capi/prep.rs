@@ -175,14 +175,15 @@ unsafe fn submit_one(
     cb: io_callback_t,
     prep: impl FnOnce(&mut iocb),
 ) -> c_int {
-    // SAFETY: the caller's promise.
+    // SAFETY: the caller's promise: a writable iocb.
     unsafe {
         with(iocb, |i| {
             prep(i);
             i.set_callback(cb);
-        });
-        io_submit(ctx, 1, &mut iocb)
-    }
+        })
+    };
+    // SAFETY: one pointer to the caller's iocb, for the kernel to read.
+    unsafe { io_submit(ctx, 1, &mut iocb) }
 }
 
 /// Prepares and submits a poll with a callback.

@@ -1,0 +1,83 @@
+//! What this process can learn about itself from `/proc`: its seccomp mode
+//! and the system-wide AIO limits.
+//!
+//! Read at two moments only: once when the library is loaded (the seccomp
+//! mode, see `config`), and when `LIBAIO_RS_DEBUG` explains a failure. Never
+//! on a call's normal path. Each reader keeps `errno` as it was.
+
+use crate::sys::KeepErrno;
+use core::ffi::CStr;
+
+/// Reads up to `buf.len()` bytes of a /proc file; None if it cannot be read.
+fn read<'a>(path: &CStr, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+    let _keep = KeepErrno::new();
+    // SAFETY: `path` is NUL-terminated; the flags create nothing.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: reads at most buf.len() bytes into our own buffer.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    // SAFETY: closes the descriptor opened above, used by nobody else.
+    unsafe { libc::close(fd) };
+    buf.get(..usize::try_from(n).ok()?)
+}
+
+/// Parses a decimal number, ignoring surrounding white space.
+fn parse_number(bytes: &[u8]) -> Option<u64> {
+    core::str::from_utf8(bytes).ok()?.trim().parse().ok()
+}
+
+/// A small decimal number from a /proc file (a sysctl).
+pub(crate) fn number(path: &CStr) -> Option<u64> {
+    let mut buf = [0u8; 32];
+    parse_number(read(path, &mut buf)?)
+}
+
+/// The value of the `Seccomp:` line of a /proc/PID/status text (0 none,
+/// 1 strict, 2 filter).
+fn seccomp_mode(status: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b"Seccomp:";
+    status
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(KEY))
+        .and_then(parse_number)
+}
+
+/// This process's seccomp mode (0: none, 1: strict, 2: filter), or None when
+/// /proc/self/status cannot be read.
+pub(crate) fn seccomp_mode_of_self() -> Option<u64> {
+    let mut buf = [0u8; 4096];
+    read(c"/proc/self/status", &mut buf).and_then(seccomp_mode)
+}
+
+/// Whether this kernel has AIO at all: the fs.aio-* sysctls exist exactly
+/// when it was built with CONFIG_AIO. None when /proc is not mounted.
+pub(crate) fn kernel_has_aio() -> Option<bool> {
+    if number(c"/proc/sys/fs/aio-max-nr").is_some() {
+        return Some(true);
+    }
+    let _keep = KeepErrno::new();
+    // SAFETY: access(2) on a constant, NUL-terminated path.
+    let proc_mounted = unsafe { libc::access(c"/proc/self".as_ptr(), libc::F_OK) } == 0;
+    proc_mounted.then_some(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seccomp_line_is_parsed() {
+        let status = b"Name:\tx\nSeccomp:\t2\nSeccomp_filters:\t1\n";
+        assert_eq!(seccomp_mode(status), Some(2));
+        assert_eq!(seccomp_mode(b"Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn this_process_is_read() {
+        assert!(seccomp_mode_of_self().is_some());
+        assert_eq!(kernel_has_aio(), Some(true));
+        assert_eq!(parse_number(b" 42\n"), Some(42));
+    }
+}
