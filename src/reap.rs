@@ -812,6 +812,81 @@ mod tests {
         }
     }
 
+    /// User-space copies and a model of the kernel's reader (which takes
+    /// events from the same ring under a lock of its own, as `fs/aio.c` does)
+    /// racing on one ring: every event is delivered exactly once. Run under
+    /// Miri too, whose weak-memory emulation and race detector check the
+    /// gate's orderings.
+    #[test]
+    fn copies_and_the_kernels_reader_deliver_each_event_once() {
+        use std::sync::atomic::{AtomicU8, AtomicUsize};
+        let _s = serial();
+        const NR: u32 = 16;
+        let total: usize = if cfg!(miri) { 120 } else { 100_000 };
+        let f = Arc::new(Fake::new(NR));
+        f.register();
+        let seen: Arc<Vec<AtomicU8>> = Arc::new((0..total).map(|_| AtomicU8::new(0)).collect());
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let kernel_lock = Arc::new(Mutex::new(()));
+        let reapers: Vec<_> = (0..4)
+            .map(|id| {
+                let (f, seen, delivered, kernel_lock) =
+                    (f.clone(), seen.clone(), delivered.clone(), kernel_lock.clone());
+                std::thread::spawn(move || {
+                    let mut ev = known_array::<4>();
+                    let mut i = id;
+                    while delivered.load(Ordering::SeqCst) < total {
+                        i += 1;
+                        let mut z = zero();
+                        let (min_nr, t) = match i % 3 {
+                            0 => (0, Some(&mut z)),
+                            1 => (1, None),
+                            _ => (2, None),
+                        };
+                        let call = req(f.ctx(), min_nr, 4, &mut ev[..], t);
+                        let out = call.events;
+                        // The kernel's reader: under its own lock, like
+                        // aio_read_events_ring, never beside a user-space copy.
+                        let kernel = || {
+                            let _k = kernel_lock.lock().unwrap_or_else(|e| e.into_inner());
+                            let r = f.ring();
+                            let (head, ready) = r.pending().expect("indices in range");
+                            // The kernel takes its time; a copier running now would be seen.
+                            std::thread::yield_now();
+                            let n = ready.min(4);
+                            // SAFETY: n events ready; `out` holds 4.
+                            unsafe { r.take(head, n, out) };
+                            n as i32
+                        };
+                        // SAFETY: a registered fake ring and our own array.
+                        let n = unsafe { getevents(&call, true, kernel) };
+                        assert!(n >= 0, "{n}");
+                        for e in &ev[..n as usize] {
+                            seen[e.data as usize].fetch_add(1, Ordering::SeqCst);
+                        }
+                        delivered.fetch_add(n as usize, Ordering::SeqCst);
+                        if n == 0 {
+                            std::thread::yield_now();
+                        }
+                    }
+                })
+            })
+            .collect();
+        // The kernel completing requests: event written, then the tail moved.
+        for tag in 0..total {
+            while tag - delivered.load(Ordering::SeqCst) >= (NR - 1) as usize {
+                std::thread::yield_now();
+            }
+            f.complete([tag]);
+        }
+        for r in reapers {
+            r.join().expect("reaper");
+        }
+        let dups = seen.iter().filter(|s| s.load(Ordering::SeqCst) > 1).count();
+        let lost = seen.iter().filter(|s| s.load(Ordering::SeqCst) == 0).count();
+        assert_eq!((delivered.load(Ordering::SeqCst), dups, lost), (total, 0, 0));
+    }
+
     /// The real kernel: user-space reaps, kernel reaps and destroys racing
     /// callers that are still entering (which libaio itself would not survive),
     /// with every completion counted.

@@ -18,7 +18,7 @@ use core::sync::atomic::AtomicU32;
 /// The kernel may read or write memory through the arguments as the call's
 /// contract says; the caller vouches for nothing more than libc's `syscall(2)`
 /// would ask.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 #[inline(always)]
 unsafe fn syscall6(nr: c_long, a: [usize; 6]) -> c_long {
     let ret: c_long;
@@ -39,7 +39,7 @@ unsafe fn syscall6(nr: c_long, a: [usize; 6]) -> c_long {
     ret
 }
 
-#[cfg(target_arch = "aarch64")]
+#[cfg(all(target_arch = "aarch64", not(miri)))]
 #[inline(always)]
 unsafe fn syscall6(nr: c_long, a: [usize; 6]) -> c_long {
     let ret: c_long;
@@ -57,7 +57,8 @@ unsafe fn syscall6(nr: c_long, a: [usize; 6]) -> c_long {
     ret
 }
 
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+// Also under Miri, which interprets libc's syscall(2) (futex) but not inline assembly.
+#[cfg(any(miri, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
 #[inline(always)]
 unsafe fn syscall6(nr: c_long, a: [usize; 6]) -> c_long {
     // SAFETY: libc's errno location is valid for the calling thread.
@@ -220,26 +221,45 @@ pub(crate) unsafe fn io_pgetevents(
 /// this process). Returns on a wake-up, a signal, or at once when the word
 /// already differs: the caller always re-reads the word.
 pub(crate) fn futex_wait(word: &AtomicU32, expected: u32) {
-    let op = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize;
+    let op = libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG;
+    #[cfg(not(miri))]
     // SAFETY: the kernel only reads the aligned word, which the reference
     // keeps alive for the call; no timeout pointer is passed.
     unsafe {
         syscall6(
             libc::SYS_futex,
-            [word.as_ptr() as usize, op, expected as usize, 0, 0, 0],
+            [word.as_ptr() as usize, op as usize, expected as usize, 0, 0, 0],
+        )
+    };
+    // Miri models futex through libc's syscall(2), with the C argument types.
+    #[cfg(miri)]
+    // SAFETY: as above.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            op,
+            expected,
+            core::ptr::null::<libc::timespec>(),
         )
     };
 }
 
 /// Wakes every thread sleeping in [`futex_wait`] on `word`.
 pub(crate) fn futex_wake_all(word: &AtomicU32) {
-    let op = (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as usize;
+    let op = libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG;
+    #[cfg(not(miri))]
     // SAFETY: FUTEX_WAKE only uses the address as a key; nothing is accessed.
     unsafe {
         syscall6(
             libc::SYS_futex,
-            [word.as_ptr() as usize, op, i32::MAX as usize, 0, 0, 0],
+            [word.as_ptr() as usize, op as usize, i32::MAX as usize, 0, 0, 0],
         )
+    };
+    #[cfg(miri)]
+    // SAFETY: as above.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), op, i32::MAX)
     };
 }
 
@@ -292,6 +312,10 @@ pub(crate) fn map_anonymous(len: usize) -> Option<*mut u8> {
 /// `p..p + len` is a mapping of the caller's that no forked child may need
 /// the contents of (the child sees zeroes there).
 pub(crate) unsafe fn wipe_on_fork(p: *mut u8, len: usize) -> bool {
+    // Miri cannot fork, so there is no child to protect, and no madvise to ask.
+    if cfg!(miri) {
+        return true;
+    }
     // SAFETY: only changes what fork(2) does with the caller's mapping, which
     // the caller says a child may see zeroed.
     let ret = unsafe {
@@ -308,6 +332,7 @@ pub(crate) unsafe fn wipe_on_fork(p: *mut u8, len: usize) -> bool {
 /// # Safety
 /// Nothing refers to the mapping any more.
 pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
+    let _keep = KeepErrno::new();
     // SAFETY: the caller guarantees the mapping is unused.
-    unsafe { syscall6(libc::SYS_munmap, [p as usize, len, 0, 0, 0, 0]) };
+    unsafe { libc::munmap(p.cast(), len) };
 }
