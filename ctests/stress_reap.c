@@ -20,12 +20,19 @@
  *    handlers run) must not take the parent's completions from the ring it
  *    still has mapped: the parent gets every one.
  * 4. Argument checks with completions waiting in the ring: libaio's answers.
+ * 5. io_destroy, then an io_setup that gets the same address back, round
+ *    after round, while reapers keep calling with the value they hold: every
+ *    completion of each new context is still delivered exactly once.
  *
  * Only totals are printed, so both libraries print the same.
  */
 #include "common.h"
+#include <linux/userfaultfd.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #define TAGS_FULL 240000
@@ -428,6 +435,433 @@ static void checks_with_events_ready(void)
 	close(efd);
 }
 
+/* ---- 5. destroy, then a new context at the same address, under reapers ---- */
+
+/*
+ * io_destroy unmaps the ring and an io_setup right after it usually gets the
+ * same address back, so io_context_t values repeat. Reapers that keep calling
+ * with the value they hold are callers on a dead context one moment and on
+ * the new one the next. The kernel's own reaping is serialised, so whatever
+ * the moment, every completion of the new context is delivered exactly once.
+ *
+ * Half the reapers wait (zero, short and NULL timeouts, min_nr 0 to 8,
+ * io_getevents and io_pgetevents with and without a mask; after finding the
+ * context dead, only NULL timeouts, so the next call that gets in waits in
+ * the kernel on the new context); the other half poll (zero timeouts, no
+ * mask): calls that our library answers in user space when it can.
+ *
+ * Two stalls that a page fault can cause in any program are made on purpose
+ * where userfaultfd allows (privileged, not under valgrind; elsewhere the
+ * rounds run without them and print the same), so that every round has the
+ * interleavings that matter, not the odd one: io_setup's final write of the
+ * new value to *ctxp waits until the waiting reapers are inside the kernel
+ * (which already has the new context, while neither the program nor the
+ * library has heard of it), and the kernel's copy of events into a waiting
+ * reaper's array (the ring's head read, not yet moved on) waits until a
+ * polling reaper has made a call, or 2 ms.
+ *
+ * libaio 0.3.113 reads the ring header at any non-NULL value before the
+ * system call, so with it a call made while the address is unmapped faults
+ * before reaching the kernel. For a library that does this (found out at
+ * start on a PROT_NONE page) such a fault is caught and counts as a call not
+ * made; any other fault, and any fault with a library that does not read
+ * foreign headers, still kills the program.
+ */
+#define RE_ROUNDS 40
+#define RE_ROUNDS_VALGRIND 4
+#define RE_PER_ROUND 48
+#define RE_WAITERS 2
+#define RE_POLLERS 2
+#define RE_SETUP_WAIT_MS 5
+#define RE_COPY_WAIT_MS 2
+#define RE_FAULTED (-100000)
+
+static _Atomic(io_context_t) re_ctx;
+static atomic_int re_stop, re_catch, re_waiter_tid[RE_WAITERS];
+static atomic_long re_distinct, re_bad, re_poll_calls;
+static _Atomic unsigned char *re_seen;
+static struct iocb *re_cbs;
+static long re_tags;
+static struct sigaction re_segv_before;
+static __thread sigjmp_buf re_jump;
+static __thread volatile uintptr_t re_armed; /* the page of the ctx being passed, or 0 */
+
+static void re_on_segv(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	uintptr_t a = (uintptr_t)si->si_addr, page = re_armed;
+	if (atomic_load(&re_catch) && page && a - page < 4096)
+		siglongjmp(re_jump, 1);
+	/* A real crash: the faulting access repeats, under the handler from before. */
+	sigaction(sig, &re_segv_before, NULL);
+}
+
+/* One call on `c`, in way 0-8; RE_FAULTED when the library faulted on the header. */
+static int re_call(io_context_t c, int way, struct io_event *ev)
+{
+	struct timespec zero = { 0, 0 }, shortt = { 0, 200000 };
+	sigset_t none;
+	sigemptyset(&none);
+	re_armed = (uintptr_t)c & ~(uintptr_t)4095;
+	if (sigsetjmp(re_jump, 0)) {
+		re_armed = 0;
+		return RE_FAULTED;
+	}
+	int r;
+	switch (way) {
+	case 0:
+		r = io_getevents(c, 0, 8, ev, &zero);
+		break;
+	case 1:
+		r = io_getevents(c, 1, 8, ev, NULL);
+		break;
+	case 2:
+		r = io_getevents(c, 2, 8, ev, &shortt);
+		break;
+	case 3:
+		r = pget(c, 0, 8, ev, &zero, NULL);
+		break;
+	case 4:
+		r = pget(c, 3, 8, ev, NULL, NULL);
+		break;
+	case 5:
+		r = io_getevents(c, 1, 1, ev, &zero);
+		break;
+	case 6:
+		r = pget(c, 1, 8, ev, &shortt, &none);
+		break;
+	case 7:
+		r = io_getevents(c, 8, 8, ev, NULL);
+		break;
+	default:
+		r = pget(c, 1, 8, ev, &shortt, NULL);
+		break;
+	}
+	re_armed = 0;
+	return r;
+}
+
+/* Whether the library reads the header at a value io_setup never gave it
+ * (libaio does): a call on a PROT_NONE page faults. */
+static int reads_any_header(void)
+{
+	void *page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(page != MAP_FAILED);
+	struct io_event ev[8];
+	atomic_store(&re_catch, 1);
+	int r = re_call((io_context_t)page, 0, ev);
+	atomic_store(&re_catch, 0);
+	CHECK(r == RE_FAULTED || r == -EINVAL);
+	munmap(page, 4096);
+	return r == RE_FAULTED;
+}
+
+/* ---- the waits made with userfaultfd ---- */
+
+static int re_uffd = -1, re_uffd_stop = -1;
+static io_context_t *re_ctxp;	 /* where io_setup writes the new value */
+static unsigned char *re_arrays; /* one page per waiting reaper, for its events */
+static pthread_t re_uffd_thread;
+
+/* Whether every waiting reaper is inside io_getevents or io_pgetevents. */
+static int re_waiters_inside(void)
+{
+	for (int i = 0; i < RE_WAITERS; i++) {
+		int tid = atomic_load(&re_waiter_tid[i]);
+		if (tid == 0)
+			continue; /* not started yet (the first io_setup) */
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+		FILE *f = fopen(path, "r");
+		CHECK(f != NULL);
+		long nr = -2;
+		int got = fscanf(f, "%ld", &nr);
+		fclose(f);
+		if (got != 1 || (nr != CTEST_NR_IO_GETEVENTS && nr != CTEST_NR_IO_PGETEVENTS))
+			return 0;
+	}
+	return 1;
+}
+
+static void re_protect_ctxp(int on)
+{
+	struct uffdio_writeprotect wp;
+	memset(&wp, 0, sizeof(wp));
+	wp.range.start = (uintptr_t)re_ctxp;
+	wp.range.len = 4096;
+	wp.mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0; /* 0 also wakes the writer */
+	CHECK(ioctl(re_uffd, UFFDIO_WRITEPROTECT, &wp) == 0);
+}
+
+static void re_pause(long long until_ms, int (*done)(void))
+{
+	while (now_ms() < until_ms && !done()) {
+		struct timespec t = { 0, 50000 };
+		nanosleep(&t, NULL);
+	}
+}
+
+static long re_polls_seen;
+static int re_a_poll_ran(void)
+{
+	return atomic_load(&re_poll_calls) >= re_polls_seen + 2; /* one whole call at least */
+}
+
+static void *re_fault_handler(void *arg)
+{
+	(void)arg;
+	static unsigned char zeros[4096] __attribute__((aligned(4096)));
+	struct pollfd p[2] = { { re_uffd, POLLIN, 0 }, { re_uffd_stop, POLLIN, 0 } };
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			CHECK(errno == EINTR);
+			continue;
+		}
+		if (p[1].revents)
+			return NULL;
+		struct uffd_msg m;
+		if (read(re_uffd, &m, sizeof(m)) != sizeof(m))
+			continue;
+		CHECK(m.event == UFFD_EVENT_PAGEFAULT);
+		uintptr_t page = (uintptr_t)m.arg.pagefault.address & ~(uintptr_t)4095;
+		if (page == (uintptr_t)re_ctxp) {
+			re_pause(now_ms() + RE_SETUP_WAIT_MS, re_waiters_inside);
+			re_protect_ctxp(0);
+			continue;
+		}
+		re_polls_seen = atomic_load(&re_poll_calls);
+		re_pause(now_ms() + RE_COPY_WAIT_MS, re_a_poll_ran);
+		struct uffdio_copy cp;
+		memset(&cp, 0, sizeof(cp));
+		cp.dst = page;
+		cp.src = (uintptr_t)zeros;
+		cp.len = 4096;
+		if (ioctl(re_uffd, UFFDIO_COPY, &cp) != 0) {
+			CHECK(errno == EEXIST);
+			struct uffdio_range r = { page, 4096 };
+			CHECK(ioctl(re_uffd, UFFDIO_WAKE, &r) == 0);
+		}
+	}
+}
+
+static void re_waits_start(void)
+{
+	re_ctxp = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	re_arrays = mmap(NULL, RE_WAITERS * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(re_ctxp != MAP_FAILED && re_arrays != MAP_FAILED);
+	*re_ctxp = 0; /* present: only the write-protection makes writes wait */
+	if (under_valgrind())
+		return;
+	/* Without UFFD_USER_MODE_ONLY, so that the kernel's own accesses wait too
+	 * (that needs privilege; without it the call fails and nothing waits). */
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	struct uffdio_api api;
+	memset(&api, 0, sizeof(api));
+	api.api = UFFD_API;
+	struct uffdio_register wp, missing;
+	memset(&wp, 0, sizeof(wp));
+	wp.range.start = (uintptr_t)re_ctxp;
+	wp.range.len = 4096;
+	wp.mode = UFFDIO_REGISTER_MODE_WP;
+	memset(&missing, 0, sizeof(missing));
+	missing.range.start = (uintptr_t)re_arrays;
+	missing.range.len = RE_WAITERS * 4096;
+	missing.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(fd, UFFDIO_API, &api) != 0 || ioctl(fd, UFFDIO_REGISTER, &wp) != 0 ||
+	    !(wp.ioctls & (1ULL << _UFFDIO_WRITEPROTECT)) || ioctl(fd, UFFDIO_REGISTER, &missing) != 0) {
+		close(fd);
+		return;
+	}
+	re_uffd = fd;
+	re_uffd_stop = eventfd(0, EFD_CLOEXEC);
+	CHECK(re_uffd_stop >= 0);
+	CHECK(pthread_create(&re_uffd_thread, NULL, re_fault_handler, NULL) == 0);
+}
+
+static void re_waits_stop(void)
+{
+	if (re_uffd >= 0) {
+		CHECK(eventfd_write(re_uffd_stop, 1) == 0);
+		CHECK(pthread_join(re_uffd_thread, NULL) == 0);
+		close(re_uffd_stop);
+		close(re_uffd);
+	}
+	munmap(re_ctxp, 4096);
+	munmap(re_arrays, RE_WAITERS * 4096);
+}
+
+/* io_setup, whose write of the new value waits (see above). */
+static io_context_t re_setup(void)
+{
+	*re_ctxp = 0;
+	if (re_uffd >= 0)
+		re_protect_ctxp(1);
+	CHECK(io_setup(64, re_ctxp) == 0);
+	return *re_ctxp;
+}
+
+/* A waiting reaper's array whose first write by the kernel waits (see above). */
+static struct io_event *re_slow_array(long id)
+{
+	unsigned char *page = re_arrays + id * 4096;
+	if (re_uffd >= 0)
+		CHECK(madvise(page, 4096, MADV_DONTNEED) == 0); /* missing again */
+	return (struct io_event *)page;
+}
+
+/* ---- the reapers ---- */
+
+static void re_count(struct io_event *ev, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data == SENTINEL)
+			continue;
+		long tag = (long)ev[i].data;
+		if (tag < 0 || tag >= re_tags || ev[i].obj != &re_cbs[tag] || ev[i].res != POLLIN) {
+			atomic_fetch_add(&re_bad, 1);
+			continue;
+		}
+		if (atomic_fetch_add(&re_seen[tag], 1) == 0)
+			atomic_fetch_add(&re_distinct, 1);
+	}
+}
+
+static void *re_reaper(void *arg)
+{
+	long id = (long)arg;
+	int waiter = id < RE_WAITERS;
+	/* Pollers never wait: zero timeouts, no mask. */
+	static const int after_dead[] = { 7, 4 }, polls[] = { 0, 3, 5 };
+	struct io_event own[8];
+	if (waiter)
+		atomic_store(&re_waiter_tid[id], gettid());
+	unsigned long i = (unsigned long)id;
+	int last_dead = 0;
+	while (!atomic_load(&re_stop)) {
+		io_context_t c = atomic_load(&re_ctx);
+		struct io_event *ev = own;
+		int way;
+		if (!waiter)
+			way = polls[i % 3];
+		else if (last_dead) {
+			way = after_dead[i % 2];
+			ev = re_slow_array(id);
+		} else
+			way = (int)(i % 9);
+		i++;
+		int r = re_call(c, way, ev);
+		if (!waiter)
+			atomic_fetch_add(&re_poll_calls, 1);
+		last_dead = r == -EINVAL || r == RE_FAULTED;
+		if (last_dead) {
+			/* Retry soon, not at once: callers that never stop overlapping
+			 * keep the dead context's bookkeeping alive in our library, and
+			 * then it does not reap the new context in user space at all. */
+			struct timespec t = { 0, 20000 };
+			nanosleep(&t, NULL);
+			continue;
+		}
+		CHECK(r >= 0);
+		re_count(ev, r);
+	}
+	return NULL;
+}
+
+static void destroy_then_setup_same_address(void)
+{
+	int rounds = under_valgrind() ? RE_ROUNDS_VALGRIND : RE_ROUNDS;
+	re_tags = (long)rounds * RE_PER_ROUND;
+	re_cbs = calloc(re_tags, sizeof(*re_cbs));
+	re_seen = calloc(re_tags, 1);
+	CHECK(re_cbs && re_seen);
+	int efd = eventfd(1, EFD_NONBLOCK);
+	CHECK(efd >= 0);
+	for (long t = 0; t < re_tags; t++) {
+		io_prep_poll(&re_cbs[t], efd, POLLIN);
+		re_cbs[t].data = (void *)t;
+	}
+	struct iocb sent;
+	io_prep_poll(&sent, efd, POLLIN);
+	sent.data = SENTINEL;
+	struct iocb *wake[4] = { &sent, &sent, &sent, &sent };
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = re_on_segv;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER; /* left by siglongjmp: keep SIGSEGV unblocked */
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGSEGV, &sa, &re_segv_before) == 0);
+	atomic_store(&re_catch, reads_any_header());
+
+	re_waits_start();
+	io_context_t c = re_setup();
+	atomic_store(&re_ctx, c);
+	pthread_t th[RE_WAITERS + RE_POLLERS];
+	for (long i = 0; i < RE_WAITERS + RE_POLLERS; i++)
+		CHECK(pthread_create(&th[i], NULL, re_reaper, (void *)i) == 0);
+
+	int reused = 0, done = 0;
+	long long budget = now_ms() + 8000; /* only a library that loses events gets near it */
+	for (int round = 0; round < rounds && now_ms() < budget; round++, done++) {
+		io_context_t old = c;
+		CHECK(io_destroy(c) == 0);
+		c = re_setup();
+		reused += c == old;
+		atomic_store(&re_ctx, c);
+		/* Tagged polls of an always-ready eventfd: each completes inside
+		 * io_submit, in batches of 1 to 8. */
+		long first = (long)round * RE_PER_ROUND, next = first;
+		for (int b = 0; next < first + RE_PER_ROUND; b++) {
+			struct iocb *list[8];
+			int n = 0;
+			while (n < 1 + b % 8 && next < first + RE_PER_ROUND)
+				list[n++] = &re_cbs[next++];
+			int r = io_submit(c, n, list);
+			if (r == -EAGAIN) { /* ring full of sentinels: the reapers are behind */
+				next -= n;
+				sched_yield();
+				continue;
+			}
+			CHECK(r > 0);
+			next -= n - r;
+		}
+		/* Sentinels wake reapers that wait for more than is left. */
+		long long deadline = now_ms() + 5000;
+		while (atomic_load(&re_distinct) < first + RE_PER_ROUND && now_ms() < deadline) {
+			(void)io_submit(c, 4, wake);
+			struct timespec t = { 0, 50000 };
+			nanosleep(&t, NULL);
+		}
+	}
+	atomic_store(&re_stop, 1);
+	CHECK(io_destroy(c) == 0); /* wakes the reapers still waiting */
+	for (int i = 0; i < RE_WAITERS + RE_POLLERS; i++)
+		CHECK(pthread_join(th[i], NULL) == 0);
+	CHECK(sigaction(SIGSEGV, &re_segv_before, NULL) == 0);
+	re_waits_stop();
+	/* The kernel hands the same address back nearly every time (under
+	 * valgrind, whose address space manager has a say, not necessarily). */
+	CHECK(under_valgrind() || reused >= done / 4);
+
+	long once = 0, dups = 0, lost = 0;
+	for (long t = 0; t < re_tags; t++) {
+		if (re_seen[t] == 0)
+			lost++;
+		else {
+			once++;
+			dups += re_seen[t] - 1;
+		}
+	}
+	SAY("destroy then setup at the same address: rounds=%d tags=%ld delivered=%ld duplicates=%ld lost=%ld "
+	    "bad_results=%ld address reused=%s\n",
+	    done, re_tags, once, dups, lost, atomic_load(&re_bad), reused ? "yes" : "no");
+	close(efd);
+	free(re_cbs);
+	free((void *)re_seen);
+}
+
 int main(void)
 {
 	pgetevents_ok = have_pgetevents();
@@ -438,5 +872,6 @@ int main(void)
 	fork_keeps_completions(0);
 	fork_keeps_completions(1);
 	checks_with_events_ready();
+	destroy_then_setup_same_address();
 	return 0;
 }

@@ -14,6 +14,7 @@
  *             then io_setup fails; prints "limit = N" (the script restores
  *             the sysctl whatever happens)
  *   enosys    io_setup where kernel AIO is unavailable (run under seccomp_noaio)
+ *   eperm     io_setup refused with EPERM (run under seccomp_noaio --errno=EPERM)
  *   ok        only calls that succeed
  */
 #define _GNU_SOURCE
@@ -180,6 +181,9 @@ int main(int argc, char **argv)
 		io_context_t ctx = 0;
 		EXPECT("io_setup(8) without AIO", io_setup(8, &ctx), -ENOSYS);
 		EXPECT("io_queue_init(8) without AIO", io_queue_init(8, &ctx), -ENOSYS);
+	} else if (!strcmp(mode, "eperm")) {
+		io_context_t ctx = 0;
+		EXPECT("io_setup(8) refused", io_setup(8, &ctx), -EPERM);
 	} else {
 		fprintf(stderr, "diag_probe: unknown mode %s\n", mode);
 		return 2;

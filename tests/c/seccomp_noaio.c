@@ -4,7 +4,9 @@
  * io_* system call fail with ENOSYS (as on a kernel built without CONFIG_AIO),
  * then the program is executed with the filter in force.
  *
- * Usage: seccomp_noaio PROGRAM [ARGUMENT...]
+ * Usage: seccomp_noaio [--errno=EPERM] PROGRAM [ARGUMENT...]
+ * (--errno=EPERM answers EPERM instead, as a systemd unit's
+ * SystemCallErrorNumber=EPERM or some container profiles do.)
  * Exit status: PROGRAM's, or 126 if the filter cannot be installed.
  */
 #define _GNU_SOURCE
@@ -28,8 +30,14 @@
 
 int main(int argc, char **argv)
 {
+	int err = ENOSYS;
+	if (argc > 1 && strcmp(argv[1], "--errno=EPERM") == 0) {
+		err = EPERM;
+		argv++;
+		argc--;
+	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s PROGRAM [ARGUMENT...]\n", argv[0]);
+		fprintf(stderr, "usage: seccomp_noaio [--errno=EPERM] PROGRAM [ARGUMENT...]\n");
 		return 126;
 	}
 	struct sock_filter code[] = {
@@ -51,7 +59,7 @@ int main(int argc, char **argv)
 		/* 12: x32 calls. */
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 		/* 13: the io_* calls. */
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
 	};
 	struct sock_fprog prog = {
 		.len = (unsigned short)(sizeof(code) / sizeof(code[0])),

@@ -13,7 +13,9 @@
 #      a moment and restored by a trap whatever happens;
 #   4. io_setup -ENOSYS where kernel AIO is unavailable (a seccomp filter,
 #      tests/c/seccomp_noaio.c, makes the io_* calls fail with ENOSYS) says
-#      so and names the seccomp filter;
+#      so and names the seccomp filter, and -EPERM from such a filter too;
+#   with it on, the first line says which library was loaded from where, and
+#   whether it reaps completions in user space (and why not);
 #   5. with strace, proof that nothing is opened or written when it is off.
 set -eu
 . "$(dirname "$0")/lib/common.sh"
@@ -47,6 +49,13 @@ probe() {
 		cat "$TMP/$tag.out" "$TMP/$tag.err" >"$TMP/$tag.log"
 		fail_with_log "$TMP/$tag.log" "$tag: diag_probe $* exited $rc"
 	fi
+	# On, the library's first line says what it found at load; it is moved
+	# to TAG.load, so TAG.err holds the failures only.
+	case $debug in unset | "" | 0 | off | no) return ;; esac
+	head -n 1 "$TMP/$tag.err" >"$TMP/$tag.load"
+	grep -Eq "^libaio: libaio-rs [0-9.]+ loaded from ($BUILD/libaio.so.1|$OURS): kernel AIO, " "$TMP/$tag.load" ||
+		fail_with_log "$TMP/$tag.err" "$tag: the first line does not say which library was loaded"
+	sed -i 1d "$TMP/$tag.err"
 }
 
 # expect_line TAG REGEX: some stderr line of TAG matches REGEX (grep -E).
@@ -96,6 +105,12 @@ n=$(wc -l <"$TMP/on.err")
 [ "$n" -eq 12 ] || fail_with_log "$TMP/on.err" "expected 12 lines on stderr (one per failure), got $n"
 probe on-ok 1 -- ok
 expect_silent on-ok "=1 (successful calls only)"
+grep -q 'completions reaped from the ring in user space when ready$' "$TMP/on-ok.load" ||
+	fail_with_log "$TMP/on-ok.load" "the load line does not say that user-space reaping is on"
+LIBAIO_RS_REAP=0 probe reap-off 1 -- ok
+grep -q 'every reap through the kernel: LIBAIO_RS_REAP=0$' "$TMP/reap-off.load" ||
+	fail_with_log "$TMP/reap-off.load" "the load line does not say why user-space reaping is off"
+sed 's/^/    /' "$TMP/on-ok.load" "$TMP/reap-off.load"
 note "on: $n failures explained, successes silent, errno untouched"
 sed 's/^/    /' "$TMP/on.err"
 
@@ -130,14 +145,19 @@ fi
 probe enosys 1 "$TMP/seccomp_noaio" -- enosys
 expect_line enosys '^libaio: io_setup: -ENOSYS: kernel AIO is not available here: .*seccomp filter'
 [ "$(wc -l <"$TMP/enosys.err")" -eq 2 ] || fail_with_log "$TMP/enosys.err" "expected 2 lines (io_setup, io_queue_init)"
+grep -q 'every reap through the kernel: a seccomp filter was installed before the library was loaded' "$TMP/enosys.load" ||
+	fail_with_log "$TMP/enosys.load" "the load line does not name the seccomp filter"
 probe enosys-off unset "$TMP/seccomp_noaio" -- enosys
 expect_silent enosys-off
-sed 's/^/    /' "$TMP/enosys.err"
+sed 's/^/    /' "$TMP/enosys.load" "$TMP/enosys.err"
+# The same filter answering EPERM (a systemd unit's SystemCallErrorNumber=EPERM).
+probe eperm 1 "$TMP/seccomp_noaio" --errno=EPERM -- eperm
+expect_line eperm '^libaio: io_setup: -EPERM: refused by the seccomp filter this process runs under'
+sed 's/^/    /' "$TMP/eperm.err"
 
 # --- 5. Off means none of the diagnostics' files opened and no write to stderr
-# (strace's own view). /proc/self/status is read either way: the library checks
-# once whether it runs under a seccomp filter (config.rs), and again before it
-# probes a new event array (uaccess.rs).
+# (strace's own view). /proc/self/status is read either way, once, at load:
+# the library checks whether it runs under a seccomp filter (config.rs).
 if command -v strace >/dev/null 2>&1; then
 	probe strace-off unset strace -f -qq -o "$TMP/strace.log" -e trace=open,openat,write -- basic
 	if grep -E 'open(at)?\(.*"/proc/sys/fs' "$TMP/strace.log" >"$TMP/strace.bad" ||

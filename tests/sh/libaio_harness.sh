@@ -7,8 +7,10 @@
 # any case that passes with Debian's libaio does not pass with ours.
 #
 # Sources: $LIBAIO_SRC (an unpacked libaio source tree) if set, otherwise
-# `apt-get source libaio` into $LIBAIO_RS_CACHE (default
-# /var/tmp/libaio-rs-cache), outside the repository. Exit 77 only when they
+# `apt-get source libaio` (needs deb-src entries, which tools/deps.sh adds)
+# into the test's temp dir, removed at exit like the rest of it; set
+# LIBAIO_RS_CACHE to a directory to keep the download there for later runs
+# instead. Both must be outside the repository. Exit 77 only when the sources
 # cannot be had. The harness is copied into a temp dir for each build, so the
 # source tree is never written to.
 #
@@ -30,7 +32,7 @@ if [ -n "${LIBAIO_SRC:-}" ]; then
 	SRC=$LIBAIO_SRC
 	[ -d "$SRC/harness/cases" ] || fail "LIBAIO_SRC=$SRC has no harness/cases"
 else
-	CACHE=${LIBAIO_RS_CACHE:-/var/tmp/libaio-rs-cache}
+	CACHE=${LIBAIO_RS_CACHE:-$TMP/libaio-source}
 	SRC=$CACHE/libaio-0.3.113
 	if [ ! -d "$SRC/harness/cases" ]; then
 		command -v apt-get >/dev/null 2>&1 || skip "no LIBAIO_SRC and no apt-get to fetch libaio's sources"

@@ -10,20 +10,17 @@
 # For each run, LD_DEBUG=files,bindings must show our file loaded and
 # serving the calls (both io_getevents versions), and Debian's never loaded.
 set -eu
-cd "${LIBAIO_RS_ROOT:-$(dirname "$0")/../..}"
-root=$PWD build=$(realpath -m "${LIBAIO_RS_BUILD_DIR:-build}") tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: ${0##*/}: $*" >&2; exit 1; }
-prog=$root/tests/c/roundtrip.c
-[ -f "$build/libaio.so.1.0.2" ] || fail "$build/libaio.so.1.0.2 is missing: run 'make' first"
+. "$(dirname "$0")/lib/common.sh"
+cd "$ROOT"
+[ -f "$BUILD/libaio.so.1.0.2" ] || fail "$BUILD/libaio.so.1.0.2 is missing: run 'make' first"
 [ -f /usr/include/libaio.h ] || fail "/usr/include/libaio.h is missing: install Debian's libaio-dev"
 
 # Runs a program as `env ARGS... prog`; requires that the libaio file $lib
 # (as the dynamic loader names it) was loaded and served the calls.
 run_on() {
-	local label=$1 lib=$2 exe=$3 out=$tmp/$1
+	local label=$1 lib=$2 exe=$3 out=$TMP/$1
 	shift 3
-	env LD_DEBUG=files,bindings LD_DEBUG_OUTPUT="$out.debug" "$@" "$exe" "$tmp/$label.data" >"$out.out" 2>&1 || {
+	env LD_DEBUG=files,bindings LD_DEBUG_OUTPUT="$out.debug" "$@" "$exe" "$TMP/$label.data" >"$out.out" 2>&1 || {
 		cat "$out.out" >&2
 		fail "($label) the program failed"
 	}
@@ -52,27 +49,27 @@ run_on() {
 }
 
 # (a) Our header, our library.
-gcc -Wall -Wextra -Werror -DOLD_GETEVENTS -o "$tmp/ours_built" "$prog" \
-	-I"$root/include" -L"$build" -laio || fail "(a) gcc prog.c -I include -L build -laio failed"
-gcc -M -I"$root/include" "$prog" | grep -q "$root/include/libaio.h" || fail "(a) our libaio.h was not the one included"
-run_on a "$build/libaio.so.1" "$tmp/ours_built" LD_LIBRARY_PATH="$build"
+gcc -Wall -Wextra -Werror -DOLD_GETEVENTS -o "$TMP/ours_built" "$ROUNDTRIP" \
+	-I"$ROOT/include" -L"$BUILD" -laio || fail "(a) gcc prog.c -I include -L build -laio failed"
+gcc -M -I"$ROOT/include" "$ROUNDTRIP" | grep -q "$ROOT/include/libaio.h" || fail "(a) our libaio.h was not the one included"
+run_on a "$BUILD/libaio.so.1" "$TMP/ours_built" LD_LIBRARY_PATH="$BUILD"
 
 # A program built against Debian's libaio-dev only.
-gcc -Wall -Wextra -Werror -DOLD_GETEVENTS -o "$tmp/debian_built" "$prog" -laio ||
+gcc -Wall -Wextra -Werror -DOLD_GETEVENTS -o "$TMP/debian_built" "$ROUNDTRIP" -laio ||
 	fail "cannot build against Debian's libaio-dev"
-gcc -M "$prog" | grep -q ' /usr/include/libaio.h' || fail "Debian's /usr/include/libaio.h was not the one included"
-objdump -T "$tmp/debian_built" | grep -q '(LIBAIO_0.1) io_getevents$' ||
+gcc -M "$ROUNDTRIP" | grep -q ' /usr/include/libaio.h' || fail "Debian's /usr/include/libaio.h was not the one included"
+objdump -T "$TMP/debian_built" | grep -q '(LIBAIO_0.1) io_getevents$' ||
 	fail "the program does not reference io_getevents@LIBAIO_0.1"
 # Sanity: on its own it runs on Debian's library.
-"$tmp/debian_built" "$tmp/sanity.data" >"$tmp/sanity.out" 2>&1 || fail "the program fails on Debian's libaio: $(cat "$tmp/sanity.out")"
-grep -q '^served-by: .*x86_64-linux-gnu/libaio.so.1$' "$tmp/sanity.out" ||
-	fail "without LD_PRELOAD the program is not served by Debian's libaio: $(cat "$tmp/sanity.out")"
+"$TMP/debian_built" "$TMP/sanity.data" >"$TMP/sanity.out" 2>&1 || fail "the program fails on Debian's libaio: $(cat "$TMP/sanity.out")"
+grep -q '^served-by: .*x86_64-linux-gnu/libaio.so.1$' "$TMP/sanity.out" ||
+	fail "without LD_PRELOAD the program is not served by Debian's libaio: $(cat "$TMP/sanity.out")"
 
 # (b) LD_PRELOAD.
-run_on b "$build/libaio.so.1" "$tmp/debian_built" LD_PRELOAD="$build/libaio.so.1"
+run_on b "$BUILD/libaio.so.1" "$TMP/debian_built" LD_PRELOAD="$BUILD/libaio.so.1"
 
 # (c) Ours as libaio.so.1, ahead of the system's on LD_LIBRARY_PATH.
-mkdir "$tmp/lib"
-cp "$build/libaio.so.1.0.2" "$tmp/lib/libaio.so.1"
-run_on c "$tmp/lib/libaio.so.1" "$tmp/debian_built" LD_LIBRARY_PATH="$tmp/lib"
+mkdir "$TMP/lib"
+cp "$BUILD/libaio.so.1.0.2" "$TMP/lib/libaio.so.1"
+run_on c "$TMP/lib/libaio.so.1" "$TMP/debian_built" LD_LIBRARY_PATH="$TMP/lib"
 echo "three_ways: ok"

@@ -11,6 +11,11 @@ ROOT=${LIBAIO_RS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
 BUILD=${LIBAIO_RS_BUILD_DIR:-$ROOT/build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 
+# The program install_tree.sh and three_ways.sh build and run: real I/O,
+# an io_queue_run callback, io_getevents@LIBAIO_0.1 with -DOLD_GETEVENTS;
+# prints "served-by: FILE" (where io_submit was found) and "roundtrip: ok".
+ROUNDTRIP=$ROOT/tests/c/roundtrip.c
+
 # Scripts name themselves in every message.
 ME=$(basename "$0" .sh)
 
