@@ -28,7 +28,13 @@
 //! process, whatever filter is installed later. (With `LIBAIO_RS_DEBUG` on,
 //! explanations are written with `write` and may read /proc.)
 //!
-//! Both variables are documented for users in libaio(7).
+//! - `LIBAIO_RS_ENGINE` picks the engine of each new context: `auto` (or
+//!   unset: kernel AIO, and the user-space thread engine when `io_setup` is
+//!   answered `ENOSYS` or `EPERM`), `kernel` (kernel AIO only, exactly
+//!   libaio), `threads` (the thread engine for every context).
+//!   `LIBAIO_RS_FALLBACK_EAGAIN=1` makes `auto` fall back on `EAGAIN` too.
+//!
+//! The variables are documented for users in libaio(7).
 
 use crate::sys::KeepErrno;
 use crate::{procfs, registry};
@@ -44,6 +50,12 @@ const OFF_VALGRIND: usize = 1 << 3;
 const OFF_SECCOMP: usize = 1 << 4;
 const OFF_NO_WIPE: usize = 1 << 5;
 const REAP_OFF: usize = OFF_BY_ENV | OFF_VALGRIND | OFF_SECCOMP | OFF_NO_WIPE;
+/// `LIBAIO_RS_ENGINE=kernel` / `=threads` (neither: auto).
+const ENGINE_KERNEL: usize = 1 << 6;
+const ENGINE_THREADS: usize = 1 << 7;
+/// `LIBAIO_RS_FALLBACK_EAGAIN=1`: auto also falls back when io_setup gets
+/// -EAGAIN (fs.aio-nr reached fs.aio-max-nr).
+const FALLBACK_EAGAIN: usize = 1 << 8;
 
 static FLAGS: OnceNonZeroUsize = OnceNonZeroUsize::new();
 
@@ -89,6 +101,14 @@ fn detect() -> usize {
     if env_is(c"LIBAIO_RS_DEBUG", &[b"", b"0", b"off", b"no"]) == Some(false) {
         f |= DEBUG;
     }
+    match env(c"LIBAIO_RS_ENGINE") {
+        Some(b"kernel") => f |= ENGINE_KERNEL,
+        Some(b"threads") => f |= ENGINE_THREADS,
+        _ => {}
+    }
+    if env_is(c"LIBAIO_RS_FALLBACK_EAGAIN", &[b"1", b"on", b"yes"]) == Some(true) {
+        f |= FALLBACK_EAGAIN;
+    }
     f
 }
 
@@ -126,6 +146,34 @@ fn reap_off_reason(f: usize) -> Option<&'static str> {
 /// Whether `io_getevents` may take completions from the ring without a syscall.
 pub(crate) fn user_reap() -> bool {
     flags() & REAP_OFF == 0
+}
+
+/// Which engine new contexts get (`LIBAIO_RS_ENGINE`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum EngineMode {
+    /// Kernel AIO, and the user-space engine where kernel AIO is refused.
+    Auto,
+    /// Kernel AIO only, errors as libaio returns them.
+    Kernel,
+    /// The user-space thread engine for every new context.
+    Threads,
+}
+
+/// The engine choice for new contexts.
+pub(crate) fn engine_mode() -> EngineMode {
+    let f = flags();
+    if f & ENGINE_THREADS != 0 {
+        EngineMode::Threads
+    } else if f & ENGINE_KERNEL != 0 {
+        EngineMode::Kernel
+    } else {
+        EngineMode::Auto
+    }
+}
+
+/// Whether `auto` also falls back when `io_setup` gets `-EAGAIN`.
+pub(crate) fn fallback_on_eagain() -> bool {
+    flags() & FALLBACK_EAGAIN != 0
 }
 
 /// Whether failures are explained on stderr.

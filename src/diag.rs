@@ -206,6 +206,18 @@ pub(crate) fn loaded(off: Option<&str>) {
     }
 }
 
+/// Says which engine a new context got, and why (debugging on only).
+pub(crate) fn engine(name: &str, why: Option<&str>) {
+    if !config::debug() {
+        return;
+    }
+    let _keep = KeepErrno::new();
+    match why {
+        None => emit(format_args!("io_setup: engine {name}")),
+        Some(why) => emit(format_args!("io_setup: engine {name}: {why}")),
+    }
+}
+
 /// Explains a failed call (ret < 0) when debugging is on.
 pub(crate) fn failed(call: &str, ret: i32) {
     if ret >= 0 || !config::debug() {

@@ -40,6 +40,7 @@ pub mod abi;
 pub mod capi;
 pub(crate) mod config;
 pub(crate) mod diag;
+pub(crate) mod engine;
 pub(crate) mod prep;
 pub(crate) mod procfs;
 pub(crate) mod reap;

@@ -44,8 +44,13 @@
 //! either the copier sees `DEAD` and gives up, or the destroyer sees `USER`
 //! and waits for the copy to end.
 //!
+//! # User-space contexts
+//! A context of a user-space engine (`engine::emu`) has a slot too, marked
+//! `EMU` instead of `LIVE`: its calls are counted in the peeker bits while
+//! they run, and its destroy (`DEAD`) waits for them.
+//!
 //! # Counters cannot overflow
-//! Peekers and readers are 29-bit counts. A thread that finds its count full
+//! Peekers are a 28-bit count, readers a 29-bit one. A thread that finds its count full
 //! waits until it is not (it is never let in uncounted); each counted thread
 //! holds one unit while it runs one call, so the count could only be full with
 //! half a billion threads, far past the kernel's limit on threads (4 million).
@@ -66,8 +71,12 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 pub(crate) const LIVE: u32 = 1 << 31;
 /// Slot state: `io_destroy` is under way.
 pub(crate) const DEAD: u32 = 1 << 30;
-/// Slot state, bits 0..29: threads peeking at the ring's indices.
-pub(crate) const PEEKERS: u32 = WAITERS - 1;
+/// Slot state: the slot holds a user-space context (`engine::emu`), never
+/// `LIVE`, so the kernel paths leave it alone.
+pub(crate) const EMU: u32 = 1 << 28;
+/// Slot state, bits 0..28: threads peeking at a kernel ring's indices, or
+/// calls inside a user-space context.
+pub(crate) const PEEKERS: u32 = EMU - 1;
 /// Gate: a thread is copying events out of a ring of this home.
 pub(crate) const USER: u32 = 1 << 31;
 /// Gate, bits 0..29: threads inside the kernel for an address of this home.
@@ -94,6 +103,8 @@ pub(crate) struct Slot {
     /// `USER | WAITERS | readers` for every address whose home this slot is
     /// (not only the context the slot holds).
     pub(crate) gate: AtomicU32,
+    /// For a user-space context: its control block (`engine::emu`).
+    ctl: AtomicUsize,
 }
 
 /// The registry: four pages, zero-filled in a forked child.
@@ -142,6 +153,19 @@ pub(crate) fn map(wipe: bool) -> bool {
         unsafe { sys::unmap(page, TABLE_BYTES) };
     }
     wiped
+}
+
+/// User-space contexts registered now: while there are none, the entry points
+/// skip looking for one (one relaxed load on the kernel path).
+static EMU_CONTEXTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Asks for the registry to be wiped in a forked child now, when that was not
+/// done at load (a seccomp filter was found then): a user-space engine is
+/// about to be used, which makes system calls of its own anyway.
+pub(crate) fn wipe_on_fork_now() -> bool {
+    let t = TABLE.load(Ordering::Acquire);
+    // SAFETY: the registry's own mapping, which a child must see empty.
+    !t.is_null() && unsafe { sys::wipe_on_fork(t.cast(), TABLE_BYTES) }
 }
 
 /// Where the search for `ctx` starts. Rings are page-aligned and the kernel
@@ -400,6 +424,99 @@ pub(crate) fn enter_kernel(gate: &AtomicU32) {
 pub(crate) fn leave_kernel(gate: &AtomicU32) {
     let prev = gate.fetch_sub(1, Ordering::Release);
     sync::wake(gate, prev);
+}
+
+/// Records a user-space context; false when no slot near its home is free
+/// (the caller then fails `io_setup` with `-EAGAIN`).
+pub(crate) fn register_emu(ctx: usize, nr: u32, ctl: usize) -> bool {
+    let Some(table) = table() else {
+        return false;
+    };
+    table.lock.with(|| {
+        let Some(s) = table
+            .probe(ctx)
+            .find(|s| s.ctx.load(Ordering::Relaxed) == 0 && s.state.load(Ordering::Acquire) & !WAITERS == 0)
+        else {
+            return false;
+        };
+        s.ctx.store(ctx, Ordering::Relaxed);
+        s.nr.store(nr, Ordering::Relaxed);
+        s.ctl.store(ctl, Ordering::Relaxed);
+        EMU_CONTEXTS.fetch_add(1, Ordering::Relaxed);
+        s.state.fetch_or(EMU, Ordering::Release);
+        true
+    })
+}
+
+/// A call inside a user-space context: while it lives, the context is not
+/// torn down.
+pub(crate) struct EmuPin {
+    slot: &'static Slot,
+    ctl: usize,
+}
+
+/// Pins the user-space context `ctx`, if it is one that is not being destroyed.
+pub(crate) fn pin_emu(ctx: usize) -> Option<EmuPin> {
+    if EMU_CONTEXTS.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    let slot = table()?.find(ctx)?;
+    loop {
+        let s = slot.state.load(Ordering::Relaxed);
+        if s & (EMU | DEAD) != EMU {
+            return None;
+        }
+        if s & PEEKERS == PEEKERS {
+            sync::wait_while(&slot.state, |v| v & PEEKERS == PEEKERS);
+            continue;
+        }
+        if slot
+            .state
+            .compare_exchange_weak(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            break;
+        }
+    }
+    // Counted in: the slot cannot be freed, so ctx and ctl are stable.
+    let pin = EmuPin {
+        slot,
+        ctl: slot.ctl.load(Ordering::Relaxed),
+    };
+    (slot.ctx.load(Ordering::Relaxed) == ctx).then_some(pin)
+}
+
+impl EmuPin {
+    /// The context's control block.
+    pub(crate) fn ctl(&self) -> usize {
+        self.ctl
+    }
+
+    /// Whether `io_destroy` has begun.
+    pub(crate) fn dead(&self) -> bool {
+        self.slot.state.load(Ordering::Acquire) & DEAD != 0
+    }
+
+    /// Starts `io_destroy`: false when another thread's already has.
+    pub(crate) fn mark_dead(&self) -> bool {
+        self.slot.state.fetch_or(DEAD, Ordering::AcqRel) & DEAD == 0
+    }
+
+    /// Waits until this pin is the only call inside, then frees the slot.
+    pub(crate) fn unregister(self) {
+        sync::wait_while(&self.slot.state, |v| v & PEEKERS > 1);
+        self.slot.ctl.store(0, Ordering::Relaxed);
+        EMU_CONTEXTS.fetch_sub(1, Ordering::Relaxed);
+        self.slot.free();
+        core::mem::forget(self); // its count went with the slot
+    }
+}
+
+impl Drop for EmuPin {
+    fn drop(&mut self) {
+        let prev = self.slot.state.fetch_sub(1, Ordering::Release);
+        sync::wake(&self.slot.state, prev);
+    }
 }
 
 /// Whether `ctx` is a live context of this process's registry.

@@ -67,7 +67,6 @@ pub(crate) struct Lock(AtomicU32);
 const LOCKED: u32 = 1;
 
 impl Lock {
-    #[cfg(test)]
     pub(crate) const fn new() -> Lock {
         Lock(AtomicU32::new(0))
     }
@@ -92,6 +91,33 @@ impl Lock {
         let prev = self.0.fetch_and(!LOCKED, Ordering::Release);
         wake(&self.0, prev);
         r
+    }
+}
+
+/// A value behind a [`Lock`].
+pub(crate) struct Mutex<T> {
+    lock: Lock,
+    value: core::cell::UnsafeCell<T>,
+}
+
+// SAFETY: the value is only reached through `with`, which holds the lock, so
+// one thread at a time has it; T moves between threads, hence T: Send.
+unsafe impl<T: Send> Sync for Mutex<T> {}
+
+impl<T> Mutex<T> {
+    pub(crate) const fn new(value: T) -> Mutex<T> {
+        Mutex {
+            lock: Lock::new(),
+            value: core::cell::UnsafeCell::new(value),
+        }
+    }
+
+    /// Runs `f` on the value with the lock held.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.lock.with(|| {
+            // SAFETY: the lock is held, so no other reference to the value exists.
+            f(unsafe { &mut *self.value.get() })
+        })
     }
 }
 

@@ -263,6 +263,27 @@ pub(crate) fn futex_wake_all(word: &AtomicU32) {
     };
 }
 
+/// Wakes up to `n` threads sleeping on `word`.
+pub(crate) fn futex_wake(word: &AtomicU32, n: i32) {
+    let op = libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG;
+    // SAFETY: FUTEX_WAKE only uses the address as a key; nothing is accessed.
+    unsafe { syscall6(libc::SYS_futex, [word.as_ptr() as usize, op as usize, n as usize, 0, 0, 0]) };
+}
+
+/// Sleeps while `word` holds `expected`, at most `ns` nanoseconds; true when
+/// the time ran out.
+pub(crate) fn futex_wait_for(word: &AtomicU32, expected: u32, ns: u64) -> bool {
+    let op = libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG;
+    let t = libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as _,
+        tv_nsec: (ns % 1_000_000_000) as _,
+    };
+    let tp = &raw const t as usize;
+    // SAFETY: the kernel reads the aligned word and our relative timeout.
+    let ret = unsafe { syscall6(libc::SYS_futex, [word.as_ptr() as usize, op as usize, expected as usize, tp, 0, 0]) };
+    ret == -(libc::ETIMEDOUT as c_long)
+}
+
 /// Puts `errno` back as it was when dropped: libc calls made on the caller's
 /// behalf (reading /proc, mmap, writing a diagnostic) must not change what it sees.
 pub(crate) struct KeepErrno(i32);
@@ -283,6 +304,45 @@ impl Drop for KeepErrno {
         // SAFETY: as above; writing it back.
         unsafe { *errno = self.0 };
     }
+}
+
+/// Copies `dst.len()` bytes of this process's memory at address `src` into
+/// `dst`, through the kernel (`process_vm_readv` on ourselves), so a bad
+/// address is answered, not faulted on. Returns how many bytes were copied:
+/// fewer than asked where the memory stops being readable.
+pub(crate) fn read_user(pid: i32, src: usize, dst: &mut [u8]) -> usize {
+    let local = libc::iovec {
+        iov_base: dst.as_mut_ptr().cast(),
+        iov_len: dst.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: src as *mut c_void,
+        iov_len: dst.len(),
+    };
+    let (l, r) = (&raw const local as usize, &raw const remote as usize);
+    // SAFETY: the kernel writes at most dst.len() bytes into `dst`, which we
+    // own, and reads the caller's range through its own checked access.
+    let ret = unsafe { syscall6(libc::SYS_process_vm_readv, [pid as usize, l, 1, r, 1, 0]) };
+    usize::try_from(ret).unwrap_or(0)
+}
+
+/// Copies `src` to this process's memory at address `dst` through the
+/// kernel (`process_vm_writev`): false, and possibly a partial copy, where
+/// that memory is not writable.
+pub(crate) fn write_user(pid: i32, dst: usize, src: &[u8]) -> bool {
+    let local = libc::iovec {
+        iov_base: src.as_ptr() as *mut c_void,
+        iov_len: src.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: dst as *mut c_void,
+        iov_len: src.len(),
+    };
+    let (l, r) = (&raw const local as usize, &raw const remote as usize);
+    // SAFETY: the kernel only reads `src`, and writes the caller's range
+    // through its own checked access (EFAULT, never a fault of ours).
+    let ret = unsafe { syscall6(libc::SYS_process_vm_writev, [pid as usize, l, 1, r, 1, 0]) };
+    ret == src.len() as c_long
 }
 
 /// A private anonymous read-write mapping of `len` bytes, or None.

@@ -2,8 +2,10 @@
 //! `io_cancel`, `io_getevents` and `io_pgetevents`.
 
 use crate::abi::{io_context_t, io_event, io_sigset, iocb, KERNEL_SIGSET_BYTES};
+use crate::engine::{self, emu};
 use crate::reap::{self, Request};
 use crate::registry;
+use crate::sys::KeepErrno;
 use crate::{config, diag, sys};
 use core::ffi::{c_int, c_long, c_ulong};
 
@@ -14,14 +16,9 @@ use core::ffi::{c_int, c_long, c_ulong};
 /// `ctxp` is passed to the kernel as it is; the kernel answers `-EFAULT` for a bad one.
 #[no_mangle]
 pub unsafe extern "C" fn io_setup(maxevents: c_int, ctxp: *mut io_context_t) -> c_int {
-    // SAFETY: the kernel validates both arguments.
-    let ret = unsafe { sys::io_setup(maxevents, ctxp) };
-    if ret == 0 {
-        // SAFETY: the kernel has just written the handle through `ctxp`.
-        let ctx = unsafe { *ctxp } as usize;
-        // SAFETY: the kernel has just mapped the ring `ctx` names.
-        unsafe { registry::register(ctx) };
-    }
+    let _keep = KeepErrno::new(); // a user-space engine calls libc
+    // SAFETY: `ctxp` goes to the kernel, or through its checked copies.
+    let ret = unsafe { engine::setup(maxevents, ctxp) };
     diag::failed("io_setup", ret);
     ret
 }
@@ -32,8 +29,13 @@ pub unsafe extern "C" fn io_setup(maxevents: c_int, ctxp: *mut io_context_t) -> 
 /// None beyond the kernel's; any value of `ctx` is answered.
 #[no_mangle]
 pub unsafe extern "C" fn io_destroy(ctx: io_context_t) -> c_int {
-    // SAFETY: the kernel validates the context.
-    let ret = reap::destroy(ctx, || unsafe { sys::io_destroy(ctx) });
+    let ret = if let Some(pin) = registry::pin_emu(ctx as usize) {
+        let _keep = KeepErrno::new();
+        emu::destroy(pin)
+    } else {
+        // SAFETY: the kernel validates the context.
+        engine::unknown_context(reap::destroy(ctx, || unsafe { sys::io_destroy(ctx) }))
+    };
     diag::failed("io_destroy", ret);
     ret
 }
@@ -45,8 +47,13 @@ pub unsafe extern "C" fn io_destroy(ctx: io_context_t) -> c_int {
 /// None beyond the kernel's: `ios` and the iocbs are read by the kernel only.
 #[no_mangle]
 pub unsafe extern "C" fn io_submit(ctx: io_context_t, nr: c_long, ios: *mut *mut iocb) -> c_int {
-    // SAFETY: the kernel validates all three.
-    let ret = unsafe { sys::io_submit(ctx, nr, ios) };
+    let ret = if let Some(pin) = registry::pin_emu(ctx as usize) {
+        let _keep = KeepErrno::new();
+        emu::submit(&pin, nr, ios as usize)
+    } else {
+        // SAFETY: the kernel validates all three.
+        engine::unknown_context(unsafe { sys::io_submit(ctx, nr, ios) })
+    };
     if ret as c_long != nr {
         diag::failed("io_submit", ret);
         diag::partial(nr, ret);
@@ -66,8 +73,13 @@ pub unsafe extern "C" fn io_submit(ctx: io_context_t, nr: c_long, ios: *mut *mut
     allow(unused_attributes)
 )]
 pub unsafe extern "C" fn io_cancel(ctx: io_context_t, iocb: *mut iocb, evt: *mut io_event) -> c_int {
-    // SAFETY: the kernel validates all three.
-    let ret = unsafe { sys::io_cancel(ctx, iocb, evt) };
+    let ret = if let Some(pin) = registry::pin_emu(ctx as usize) {
+        let _keep = KeepErrno::new();
+        emu::cancel(&pin, iocb as usize)
+    } else {
+        // SAFETY: the kernel validates all three.
+        engine::unknown_context(unsafe { sys::io_cancel(ctx, iocb, evt) })
+    };
     diag::failed("io_cancel", ret);
     ret
 }
@@ -92,6 +104,13 @@ pub unsafe extern "C" fn io_getevents(
     events: *mut io_event,
     timeout: *mut libc::timespec,
 ) -> c_int {
+    if let Some(pin) = registry::pin_emu(ctx as usize) {
+        let _keep = KeepErrno::new();
+        // SAFETY: the caller's arguments; `timeout` is read as libaio reads it.
+        let ret = unsafe { emu::getevents(&pin, min_nr, nr, events, timeout, core::ptr::null()) };
+        diag::failed("io_getevents", ret);
+        return ret;
+    }
     let req = Request {
         ctx,
         min_nr,
@@ -102,7 +121,7 @@ pub unsafe extern "C" fn io_getevents(
     // SAFETY: the caller's arguments, unchanged, for the kernel to check.
     let call = || unsafe { sys::io_getevents(ctx, min_nr, nr, events, timeout) };
     // SAFETY: the arguments are the caller's, unchanged; `call` makes the syscall.
-    let ret = unsafe { reap::getevents(&req, config::user_reap(), call) };
+    let ret = engine::unknown_context(unsafe { reap::getevents(&req, config::user_reap(), call) });
     if ret < 0 {
         diag::failed("io_getevents", ret);
     }
@@ -123,6 +142,14 @@ pub unsafe extern "C" fn io_pgetevents(
     timeout: *mut libc::timespec,
     sigmask: *mut libc::sigset_t,
 ) -> c_int {
+    if let Some(pin) = registry::pin_emu(ctx as usize) {
+        let _keep = KeepErrno::new();
+        // SAFETY: the caller's arguments; `timeout` is read as libaio reads
+        // it, `sigmask` by the kernel while waiting.
+        let ret = unsafe { emu::getevents(&pin, min_nr, nr, events, timeout, sigmask) };
+        diag::failed("io_pgetevents", ret);
+        return ret;
+    }
     let req = Request {
         ctx,
         min_nr,
@@ -156,7 +183,7 @@ pub unsafe extern "C" fn io_pgetevents(
     // timeout" answer still comes first.
     let may_reap = config::user_reap() && sigmask.is_null();
     // SAFETY: the arguments are the caller's, unchanged.
-    let ret = unsafe { reap::getevents(&req, may_reap, call) };
+    let ret = engine::unknown_context(unsafe { reap::getevents(&req, may_reap, call) });
     if ret < 0 {
         diag::failed("io_pgetevents", ret);
     }

@@ -1,0 +1,1027 @@
+//! User-space contexts: the `io_context_t` is the address of a ring of ours,
+//! laid out exactly as the kernel's `struct aio_ring` (magic `0xa10a10a1`,
+//! `nr`, `head`, `tail`, compat 1, incompat 0, header length 32) and followed
+//! by the `io_event` slots, so a program that reads completions straight
+//! from it (QEMU's `aio=native`, fio's `userspace_reap`) works as on kernel
+//! AIO.
+//!
+//! A completion is posted the kernel's way: event written, then `tail`
+//! moved with release ordering, then the request's eventfd (`IOCB_FLAG_RESFD`)
+//! signalled, so a reader woken by the eventfd finds the event. `head` is
+//! moved only by readers (ours, under a lock, or the program's) and always
+//! re-read.
+//!
+//! `io_submit` checks what the kernel checks, in its order, with its errors
+//! (`fs/aio.c`): the iocb is read through the kernel (`process_vm_readv`), so
+//! a bad pointer is `-EFAULT`, never a fault of ours; reserved fields, the
+//! size of the ring, the descriptor and its open mode, the eventfd, the
+//! opcode and its fields. Requests the kernel carries out inside `io_submit`
+//! (buffered reads and writes, a poll that is ready) are done there too;
+//! the rest (`O_DIRECT` I/O, syncs, polls that must wait) go to the executor
+//! (`threads`), holding duplicates of their descriptors, as the kernel holds
+//! references to the files.
+//!
+//! Everything a context needs lives in one private anonymous mapping: the
+//! ring's pages, then its control block and one request record per slot of
+//! the ring, so no memory is allocated per request (only a copy of a vector
+//! request's iovec array, which the kernel copies at submission too).
+
+use super::threads;
+use crate::abi::{aio_ring, io_context_t, io_event, AIO_RING_MAGIC};
+use crate::registry::{self, EmuPin};
+use crate::sync::{self, Lock, Mutex};
+use crate::{diag, sys, uaccess};
+use core::ffi::c_long;
+use core::mem::{offset_of, size_of};
+use core::ptr;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+const PAGE: usize = 4096;
+/// What the kernel writes into `aio_key` at submission; `io_cancel` wants it.
+const KIOCB_KEY: u32 = 0;
+/// Highest user address plus one on x86_64 and aarch64 with 48-bit
+/// addresses: the kernel's `access_ok` refuses buffers reaching past it.
+const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+/// The kernel's limit on iovec entries (`UIO_MAXIOV`).
+const UIO_MAXIOV: u64 = 1024;
+/// Threads that may sleep in `io_getevents` on one context at once; more
+/// still work, polling the ring every millisecond.
+const MAX_WAITERS: usize = 64;
+/// No request record.
+const NONE: u32 = u32::MAX;
+
+/// The kernel's opcodes (`IOCB_CMD_*`).
+pub(crate) const CMD_PREAD: u16 = 0;
+pub(crate) const CMD_PWRITE: u16 = 1;
+pub(crate) const CMD_FSYNC: u16 = 2;
+pub(crate) const CMD_FDSYNC: u16 = 3;
+pub(crate) const CMD_POLL: u16 = 5;
+pub(crate) const CMD_PREADV: u16 = 7;
+pub(crate) const CMD_PWRITEV: u16 = 8;
+const IOCB_FLAG_RESFD: u32 = 1;
+const IOCB_FLAG_IOPRIO: u32 = 2;
+/// `RWF_*` flags this kernel knows (HIPRI, DSYNC, SYNC, NOWAIT, APPEND, NOAPPEND).
+const RWF_KNOWN: u32 = 0x3f;
+
+/// The kernel's per-CPU request accounting (`reqs_available`), for one CPU:
+/// the point where `io_submit` says `-EAGAIN`, and when slots come back,
+/// follow the kernel's rules, so a program sees the same counts.
+struct Avail {
+    global: u32,
+    local: u32,
+    batch: u32,
+    /// Events posted but not yet credited back.
+    completed: u32,
+}
+
+impl Avail {
+    fn take(&mut self) -> bool {
+        if self.local == 0 {
+            if self.global < self.batch {
+                return false;
+            }
+            self.global -= self.batch;
+            self.local += self.batch;
+        }
+        self.local -= 1;
+        true
+    }
+
+    fn put(&mut self, n: u32) {
+        self.local += n;
+        while self.local >= 2 * self.batch {
+            self.local -= self.batch;
+            self.global += self.batch;
+        }
+    }
+
+    /// Credits back the posted events that readers have taken from the ring.
+    fn refill(&mut self, head: u32, tail: u32, nr: u32) {
+        if self.completed == 0 {
+            return;
+        }
+        let head = head % nr;
+        let in_ring = if tail >= head { tail - head } else { tail + nr - head };
+        if in_ring < self.completed {
+            let n = self.completed - in_ring;
+            self.completed -= n;
+            self.put(n);
+        }
+    }
+}
+
+/// A context's state that changes under its lock.
+struct State {
+    avail: Avail,
+    /// Our own copy of the tail (the ring's copy is the program's to read).
+    tail: u32,
+    /// First free request record.
+    free: u32,
+    /// Eventfds of threads sleeping in `io_getevents`.
+    waiters: [i32; MAX_WAITERS],
+    nwaiters: usize,
+}
+
+/// A user-space context's control block, in its mapping after the ring.
+pub(crate) struct Control {
+    ring: usize,
+    nr: u32,
+    map_len: usize,
+    state: Mutex<State>,
+    /// Serialises our readers of the ring.
+    reap: Lock,
+    /// Requests with the executor, not yet posted (`io_destroy` waits for 0).
+    inflight: AtomicU32,
+    reqs: *mut Req,
+}
+
+/// A request handed to the executor. Owned by one party at a time: the free
+/// list (under the context's lock), the submitter, the executor's queue or
+/// poll list (under its lock), the worker or poller carrying it out.
+pub(crate) struct Req {
+    next_free: u32,
+    pub(crate) ctl: *const Control,
+    pub(crate) obj: u64,
+    pub(crate) data: u64,
+    pub(crate) op: u16,
+    /// Our duplicate of the request's descriptor.
+    pub(crate) fd: i32,
+    /// Our duplicate of its eventfd, or -1.
+    pub(crate) resfd: i32,
+    /// The buffer (one entry) or a copy of the iovec array.
+    pub(crate) iov: *mut libc::iovec,
+    pub(crate) iovcnt: i32,
+    pub(crate) one: libc::iovec,
+    /// The file offset, or -1 for a file without one (pipes, sockets).
+    pub(crate) offset: i64,
+    pub(crate) rw_flags: i32,
+    pub(crate) events: i16,
+    /// Link in the executor's queue or poll list.
+    pub(crate) next: *mut Req,
+    /// Set when `io_cancel` took a pending poll.
+    pub(crate) cancelled: bool,
+}
+
+impl Control {
+    fn word(&self, field: usize) -> &AtomicU32 {
+        let p = (self.ring + field) as *mut u32;
+        // SAFETY: a u32 of the ring's header, mapped while the control block
+        // is (they share one mapping), accessed atomically by us; the
+        // program's plain accesses are whole-word.
+        unsafe { AtomicU32::from_ptr(p) }
+    }
+
+    fn head(&self) -> &AtomicU32 {
+        self.word(offset_of!(aio_ring, head))
+    }
+
+    fn tail(&self) -> &AtomicU32 {
+        self.word(offset_of!(aio_ring, tail))
+    }
+
+    fn slot(&self, i: u32) -> *mut io_event {
+        (self.ring + size_of::<aio_ring>() + (i % self.nr) as usize * size_of::<io_event>()) as *mut io_event
+    }
+
+    fn req(&self, i: u32) -> *mut Req {
+        self.reqs.wrapping_add(i as usize)
+    }
+
+    /// Whether events are waiting in the ring.
+    fn ready(&self) -> bool {
+        self.head().load(Ordering::Acquire) % self.nr != self.tail().load(Ordering::Acquire) % self.nr
+    }
+
+    /// Posts a completion: event, then tail (release), then the eventfd, then
+    /// sleeping readers; the kernel's order.
+    pub(crate) fn post(&self, obj: u64, data: u64, res: i64, resfd: i32) {
+        self.state.with(|st| {
+            let ev = io_event {
+                data: data as usize as *mut _,
+                obj: obj as usize as *mut _,
+                res: res as _,
+                res2: 0,
+            };
+            // SAFETY: a slot of our ring (index taken mod nr), written only
+            // here, under the context's lock.
+            unsafe { self.slot(st.tail).write(ev) };
+            st.tail = (st.tail + 1) % self.nr;
+            self.tail().store(st.tail, Ordering::Release);
+            st.avail.completed += 1;
+            if st.avail.completed > 1 {
+                st.avail.refill(self.head().load(Ordering::Relaxed), st.tail, self.nr);
+            }
+            for &w in &st.waiters[..st.nwaiters] {
+                signal(w);
+            }
+        });
+        if resfd >= 0 {
+            signal(resfd);
+        }
+    }
+
+    /// Gives a record back, and the request's count, once it is posted.
+    pub(crate) fn finish(&self, req: *mut Req) {
+        // SAFETY: the executor hands back a record of ours that nobody else holds.
+        let r = unsafe { &mut *req };
+        close_dups(r);
+        let i = (req as usize - self.reqs as usize) / size_of::<Req>();
+        self.state.with(|st| {
+            r.next_free = st.free;
+            st.free = i as u32;
+        });
+        let prev = self.inflight.fetch_sub(1, Ordering::Release);
+        sync::wake(&self.inflight, prev);
+    }
+
+    /// Wakes every thread sleeping in `io_getevents` (destroy).
+    fn wake_waiters(&self) {
+        self.state.with(|st| {
+            for &w in &st.waiters[..st.nwaiters] {
+                signal(w);
+            }
+        });
+    }
+}
+
+/// Adds one to an eventfd (the kernel's `eventfd_signal`).
+fn signal(fd: i32) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes of ours to a descriptor we hold.
+    unsafe { libc::write(fd, (&raw const one).cast(), 8) };
+}
+
+fn close_dups(r: &mut Req) {
+    // SAFETY: closing our own duplicates; the iovec copy is our malloc.
+    unsafe {
+        libc::close(r.fd);
+    }
+    if r.resfd >= 0 {
+        // SAFETY: our own duplicate.
+        unsafe { libc::close(r.resfd) };
+    }
+    if r.iov != &raw mut r.one {
+        // SAFETY: our own malloc'd copy of the iovec array.
+        unsafe { libc::free(r.iov.cast()) };
+    }
+    r.fd = -1;
+    r.resfd = -1;
+    r.iov = ptr::null_mut();
+}
+
+/// The ring size the kernel would give `maxevents` (`ioctx_alloc`): room for
+/// twice the larger of `maxevents` and four per possible CPU, rounded up to
+/// whole pages.
+fn ring_size(maxevents: u32, cpus: u32) -> Option<(u32, usize)> {
+    let want = maxevents.max(cpus.saturating_mul(4)).checked_mul(2)?;
+    if want as usize > 0x1000_0000 / size_of::<io_event>() {
+        return None;
+    }
+    let bytes = size_of::<aio_ring>() + want as usize * size_of::<io_event>();
+    let len = bytes.div_ceil(PAGE) * PAGE;
+    Some((((len - size_of::<aio_ring>()) / size_of::<io_event>()) as u32, len))
+}
+
+fn possible_cpus() -> u32 {
+    let _keep = sys::KeepErrno::new();
+    // SAFETY: sysconf has no memory arguments.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+    u32::try_from(n).unwrap_or(1).max(1)
+}
+
+/// `io_setup` of a user-space context.
+pub(crate) fn setup(maxevents: i32, ctxp: *mut io_context_t, why: &str) -> i32 {
+    let ret = setup_inner(maxevents as u32, ctxp as usize);
+    if ret == 0 {
+        diag::engine("threads", Some(why));
+    }
+    ret
+}
+
+fn setup_inner(maxevents: u32, ctxp: usize) -> i32 {
+    let Some(pid) = threads::pid() else {
+        return -libc::ENOMEM;
+    };
+    // The kernel's order: read *ctxp (EFAULT), then it must be 0 and
+    // maxevents not 0 (EINVAL), then the size (EINVAL), then memory.
+    let mut old = [0u8; size_of::<usize>()];
+    if sys::read_user(pid, ctxp, &mut old) != old.len() {
+        return -libc::EFAULT;
+    }
+    if usize::from_ne_bytes(old) != 0 || maxevents == 0 {
+        return -libc::EINVAL;
+    }
+    let cpus = possible_cpus();
+    let Some((nr, ring_len)) = ring_size(maxevents, cpus) else {
+        return -libc::EINVAL;
+    };
+    let ctl_len = (size_of::<Control>() + nr as usize * size_of::<Req>()).div_ceil(PAGE) * PAGE;
+    let map_len = ring_len + ctl_len;
+    let Some(base) = sys::map_anonymous(map_len) else {
+        return -libc::ENOMEM;
+    };
+    let ring = base as usize;
+    let header = aio_ring {
+        id: !0,
+        nr,
+        head: 0,
+        tail: 0,
+        magic: AIO_RING_MAGIC,
+        compat_features: 1,
+        incompat_features: 0,
+        header_length: size_of::<aio_ring>() as u32,
+    };
+    // SAFETY: our fresh mapping, page-aligned, larger than the header.
+    unsafe { (ring as *mut aio_ring).write(header) };
+    let batch = ((nr - 1) / (cpus * 4)).max(1);
+    let ctl_ptr = (ring + ring_len) as *mut Control;
+    let reqs = (ring + ring_len + size_of::<Control>()).next_multiple_of(8) as *mut Req;
+    let ctl = Control {
+        ring,
+        nr,
+        map_len,
+        state: Mutex::new(State {
+            avail: Avail {
+                global: nr - 1,
+                local: 0,
+                batch,
+                completed: 0,
+            },
+            tail: 0,
+            free: 0,
+            waiters: [-1; MAX_WAITERS],
+            nwaiters: 0,
+        }),
+        reap: Lock::new(),
+        inflight: AtomicU32::new(0),
+        reqs,
+    };
+    // SAFETY: the control block's place in our fresh mapping, aligned (page).
+    unsafe { ctl_ptr.write(ctl) };
+    for i in 0..nr {
+        let r = Req {
+            next_free: if i + 1 < nr { i + 1 } else { NONE },
+            ctl: ctl_ptr,
+            obj: 0,
+            data: 0,
+            op: 0,
+            fd: -1,
+            resfd: -1,
+            iov: ptr::null_mut(),
+            iovcnt: 0,
+            one: libc::iovec {
+                iov_base: ptr::null_mut(),
+                iov_len: 0,
+            },
+            offset: 0,
+            rw_flags: 0,
+            events: 0,
+            next: ptr::null_mut(),
+            cancelled: false,
+        };
+        // SAFETY: record i lies in our mapping (sized for nr records), aligned.
+        unsafe { reqs.wrapping_add(i as usize).write(r) };
+    }
+    if !registry::register_emu(ring, nr, ctl_ptr as usize) {
+        // SAFETY: our own mapping, never published.
+        unsafe { sys::unmap(base, map_len) };
+        return -libc::EAGAIN;
+    }
+    if !sys::write_user(pid, ctxp, &ring.to_ne_bytes()) {
+        destroy(registry::pin_emu(ring).expect("just registered"));
+        return -libc::EFAULT;
+    }
+    0
+}
+
+fn control(pin: &EmuPin) -> &Control {
+    // SAFETY: a pinned context's control block stays mapped until the pin goes.
+    unsafe { &*(pin.ctl() as *const Control) }
+}
+
+/// The kernel's `struct iocb`, decoded from its 64 bytes.
+struct Iocb {
+    data: u64,
+    rw_flags: u32,
+    opcode: u16,
+    reqprio: u16,
+    fd: i32,
+    buf: u64,
+    nbytes: u64,
+    offset: i64,
+    reserved2: u64,
+    flags: u32,
+    resfd: u32,
+}
+
+/// Where `aio_key` sits in the kernel's iocb (after `aio_data`, on the
+/// endian side of the `aio_rw_flags` pair).
+const KEY_OFFSET: usize = if cfg!(target_endian = "little") { 8 } else { 12 };
+
+impl Iocb {
+    fn decode(b: &[u8; 64]) -> Iocb {
+        let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap_or([0; 8]));
+        let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap_or([0; 4]));
+        let u16_at = |o: usize| u16::from_ne_bytes(b[o..o + 2].try_into().unwrap_or([0; 2]));
+        Iocb {
+            data: u64_at(0),
+            rw_flags: u32_at(if cfg!(target_endian = "little") { 12 } else { 8 }),
+            opcode: u16_at(16),
+            reqprio: u16_at(18),
+            fd: u32_at(20) as i32,
+            buf: u64_at(24),
+            nbytes: u64_at(32),
+            offset: u64_at(40) as i64,
+            reserved2: u64_at(48),
+            flags: u32_at(56),
+            resfd: u32_at(60),
+        }
+    }
+}
+
+/// `io_submit` on a user-space context.
+pub(crate) fn submit(pin: &EmuPin, nr: c_long, ios: usize) -> i32 {
+    if nr < 0 {
+        return -libc::EINVAL;
+    }
+    let Some(pid) = threads::pid() else {
+        return -libc::EAGAIN;
+    };
+    let ctl = control(pin);
+    let nr = (nr as u64).min(u64::from(ctl.nr)) as usize;
+    let mut done = 0;
+    let mut ret = 0;
+    let mut queued = 0;
+    while done < nr {
+        // The pointers, a batch at a time.
+        let mut ptrs = [0usize; 64];
+        let n = (nr - done).min(ptrs.len());
+        let mut bytes = [0u8; 64 * size_of::<usize>()];
+        let want = n * size_of::<usize>();
+        let got = sys::read_user(pid, ios + done * size_of::<usize>(), &mut bytes[..want]) / size_of::<usize>();
+        for (i, p) in ptrs.iter_mut().enumerate().take(got) {
+            let w = &bytes[i * size_of::<usize>()..(i + 1) * size_of::<usize>()];
+            *p = usize::from_ne_bytes(w.try_into().unwrap_or([0; size_of::<usize>()]));
+        }
+        for &user_iocb in &ptrs[..got] {
+            match submit_one(ctl, pid, user_iocb) {
+                Ok(to_executor) => {
+                    done += 1;
+                    queued += usize::from(to_executor);
+                }
+                Err(e) => {
+                    ret = -e;
+                    break;
+                }
+            }
+        }
+        if ret != 0 {
+            break;
+        }
+        if got < n {
+            ret = -libc::EFAULT;
+            break;
+        }
+    }
+    if queued > 0 {
+        threads::kick(queued);
+    }
+    if done > 0 {
+        done as i32
+    } else {
+        ret
+    }
+}
+
+/// The descriptor's open flags (`F_GETFL`), or EBADF.
+fn fd_flags(fd: i32) -> Result<i32, i32> {
+    // SAFETY: F_GETFL has no memory argument.
+    let f = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if f < 0 {
+        Err(libc::EBADF)
+    } else {
+        Ok(f)
+    }
+}
+
+/// The file type bits of `fd` (`S_IFMT`).
+fn fd_type(fd: i32) -> u32 {
+    let mut st = core::mem::MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: fstat writes into our buffer.
+    let r = unsafe { libc::fstat(fd, st.as_mut_ptr()) };
+    if r != 0 {
+        return 0;
+    }
+    // SAFETY: zero-initialised and filled by fstat.
+    unsafe { st.assume_init() }.st_mode & libc::S_IFMT
+}
+
+/// Whether `fd` is an eventfd (its /proc link says so).
+fn is_eventfd(fd: i32) -> bool {
+    let mut path = [0u8; 32];
+    let prefix = b"/proc/self/fd/";
+    path[..prefix.len()].copy_from_slice(prefix);
+    let mut digits = [0u8; 10];
+    let mut v = fd.unsigned_abs();
+    let mut k = digits.len();
+    loop {
+        k -= 1;
+        digits[k] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let d = &digits[k..];
+    path[prefix.len()..prefix.len() + d.len()].copy_from_slice(d);
+    let mut link = [0u8; 32];
+    // SAFETY: a NUL-terminated path of ours and a buffer of ours.
+    let n = unsafe { libc::readlink(path.as_ptr().cast(), link.as_mut_ptr().cast(), link.len()) };
+    n > 0 && link[..n as usize] == *b"anon_inode:[eventfd]"
+}
+
+/// Duplicates a descriptor for a request that outlives `io_submit`.
+fn dup(fd: i32) -> Result<i32, i32> {
+    // SAFETY: F_DUPFD_CLOEXEC has no memory argument.
+    let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if d < 0 {
+        // SAFETY: reading this thread's errno.
+        Err(unsafe { *libc::__errno_location() })
+    } else {
+        Ok(d)
+    }
+}
+
+/// One iocb, checked the kernel's way. Ok(true): handed to the executor;
+/// Ok(false): done already (posted); Err(errno): refused.
+fn submit_one(ctl: &Control, pid: i32, user_iocb: usize) -> Result<bool, i32> {
+    let mut raw = [0u8; 64];
+    if sys::read_user(pid, user_iocb, &mut raw) != raw.len() {
+        return Err(libc::EFAULT);
+    }
+    let cb = Iocb::decode(&raw);
+    if cb.reserved2 != 0 {
+        return Err(libc::EINVAL);
+    }
+    if (cb.nbytes as i64) < 0 {
+        return Err(libc::EINVAL);
+    }
+    // A request slot (the kernel's reqs_available).
+    let head = ctl.head().load(Ordering::Acquire);
+    let slot = ctl.state.with(|st| {
+        if !st.avail.take() {
+            st.avail.refill(head, st.tail, ctl.nr);
+            if !st.avail.take() {
+                return None;
+            }
+        }
+        let i = st.free;
+        if i != NONE {
+            // SAFETY: a free record of ours, under the lock that guards the list.
+            st.free = unsafe { (*ctl.req(i)).next_free };
+        }
+        Some(i)
+    });
+    let Some(slot) = slot else {
+        return Err(libc::EAGAIN);
+    };
+    let give_back = |ctl: &Control| {
+        ctl.state.with(|st| {
+            st.avail.put(1);
+            if slot != NONE {
+                // SAFETY: the record we took, returned under the list's lock.
+                unsafe { (*ctl.req(slot)).next_free = st.free };
+                st.free = slot;
+            }
+        })
+    };
+    match prepare(ctl, pid, user_iocb, &cb, slot) {
+        Ok(Some(req)) => {
+            ctl.inflight.fetch_add(1, Ordering::Relaxed);
+            threads::enqueue(req);
+            Ok(true)
+        }
+        Ok(None) => {
+            // Done inline: its record goes back now (its slot stays taken
+            // until the event is reaped, as in the kernel).
+            ctl.state.with(|st| {
+                if slot != NONE {
+                    // SAFETY: as above.
+                    unsafe { (*ctl.req(slot)).next_free = st.free };
+                    st.free = slot;
+                }
+            });
+            Ok(false)
+        }
+        Err(e) => {
+            give_back(ctl);
+            Err(e)
+        }
+    }
+}
+
+/// The kernel's `__io_submit_one` after the request slot is taken: Ok(None)
+/// when the request completed inline, Ok(Some) when it goes to the executor.
+fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> Result<Option<*mut Req>, i32> {
+    let flags = fd_flags(cb.fd)?;
+    if cb.flags & IOCB_FLAG_RESFD != 0 {
+        fd_flags(cb.resfd as i32)?;
+        if !is_eventfd(cb.resfd as i32) {
+            return Err(libc::EINVAL);
+        }
+    }
+    if !sys::write_user(pid, user_iocb + KEY_OFFSET, &KIOCB_KEY.to_ne_bytes()) {
+        return Err(libc::EFAULT);
+    }
+    let resfd = if cb.flags & IOCB_FLAG_RESFD != 0 {
+        cb.resfd as i32
+    } else {
+        -1
+    };
+    let ftype = fd_type(cb.fd);
+    let seekable = ftype == libc::S_IFREG || ftype == libc::S_IFBLK;
+    let (write, vectored) = match cb.opcode {
+        CMD_PREAD => (false, false),
+        CMD_PWRITE => (true, false),
+        CMD_PREADV => (false, true),
+        CMD_PWRITEV => (true, true),
+        CMD_FSYNC | CMD_FDSYNC => {
+            if cb.buf != 0 || cb.offset != 0 || cb.nbytes != 0 || cb.rw_flags != 0 {
+                return Err(libc::EINVAL);
+            }
+            if ftype == libc::S_IFIFO || ftype == libc::S_IFSOCK {
+                return Err(libc::EINVAL); // no fsync for these files
+            }
+            return handoff(ctl, slot, cb, user_iocb, resfd, None, -1).map(Some);
+        }
+        CMD_POLL => {
+            if u64::from(cb.buf as u16) != cb.buf {
+                return Err(libc::EINVAL);
+            }
+            if cb.offset != 0 || cb.nbytes != 0 || cb.rw_flags != 0 {
+                return Err(libc::EINVAL);
+            }
+            let events = cb.buf as i16 | libc::POLLERR | libc::POLLHUP;
+            let mask = threads::poll_now(cb.fd, events);
+            if mask != 0 {
+                ctl.post(user_iocb as u64, cb.data, i64::from(mask), resfd);
+                return Ok(None);
+            }
+            let req = handoff(ctl, slot, cb, user_iocb, resfd, None, -1)?;
+            // SAFETY: our record, not yet handed to anyone.
+            unsafe { (*req).events = events };
+            return Ok(Some(req));
+        }
+        _ => return Err(libc::EINVAL),
+    };
+    // aio_prep_rw: priority, then the RWF flags.
+    if cb.flags & IOCB_FLAG_IOPRIO != 0 {
+        ioprio_check(cb.reqprio)?;
+    }
+    if cb.rw_flags & !RWF_KNOWN != 0 {
+        return Err(libc::EOPNOTSUPP);
+    }
+    let acc = flags & libc::O_ACCMODE;
+    if (write && acc == libc::O_RDONLY) || (!write && acc == libc::O_WRONLY) {
+        return Err(libc::EBADF);
+    }
+    if ftype == libc::S_IFDIR {
+        return Err(libc::EINVAL); // no read_iter/write_iter
+    }
+    // The buffers (aio_setup_rw), then the offset (rw_verify_area).
+    let mut iovs: *mut libc::iovec = ptr::null_mut();
+    let single = libc::iovec {
+        iov_base: cb.buf as usize as *mut _,
+        iov_len: cb.nbytes as usize,
+    };
+    let iovcnt;
+    if vectored {
+        if cb.nbytes > UIO_MAXIOV {
+            return Err(libc::EINVAL);
+        }
+        iovcnt = cb.nbytes as usize;
+        if iovcnt > 0 {
+            let bytes = iovcnt * size_of::<libc::iovec>();
+            // SAFETY: malloc of a size that cannot overflow (at most 16 KiB).
+            iovs = unsafe { libc::malloc(bytes) }.cast();
+            if iovs.is_null() {
+                return Err(libc::ENOMEM);
+            }
+            // SAFETY: our fresh allocation of `bytes` bytes.
+            let dst = unsafe { core::slice::from_raw_parts_mut(iovs.cast::<u8>(), bytes) };
+            let bad = if sys::read_user(pid, cb.buf as usize, dst) != bytes {
+                Some(libc::EFAULT)
+            } else {
+                // SAFETY: the copy holds iovcnt initialised iovecs.
+                let v = unsafe { core::slice::from_raw_parts(iovs, iovcnt) };
+                let mut total: u64 = 0;
+                v.iter().find_map(|e| {
+                    if (e.iov_len as isize) < 0 {
+                        return Some(libc::EINVAL);
+                    }
+                    total = total.saturating_add(e.iov_len as u64);
+                    if total > isize::MAX as u64 {
+                        return Some(libc::EINVAL);
+                    }
+                    ((e.iov_base as u64).saturating_add(e.iov_len as u64) > TASK_SIZE).then_some(libc::EFAULT)
+                })
+            };
+            if let Some(e) = bad {
+                // SAFETY: our allocation, not used after.
+                unsafe { libc::free(iovs.cast()) };
+                return Err(e);
+            }
+        }
+    } else {
+        iovcnt = 1;
+        if cb.buf.saturating_add(cb.nbytes) > TASK_SIZE {
+            return Err(libc::EFAULT);
+        }
+    }
+    if seekable && cb.offset < 0 {
+        if !iovs.is_null() {
+            // SAFETY: our allocation, not used after.
+            unsafe { libc::free(iovs.cast()) };
+        }
+        return Err(libc::EINVAL);
+    }
+    let offset = if seekable { cb.offset } else { -1 };
+    let direct = flags & libc::O_DIRECT != 0;
+    if !direct {
+        // The kernel does buffered I/O inside io_submit; so do we.
+        let list = if vectored { iovs.cast_const() } else { &raw const single };
+        let res = threads::rw(cb.fd, write, list, iovcnt as i32, offset, cb.rw_flags as i32);
+        if !iovs.is_null() {
+            // SAFETY: our allocation, not used after.
+            unsafe { libc::free(iovs.cast()) };
+        }
+        ctl.post(user_iocb as u64, cb.data, res, resfd);
+        return Ok(None);
+    }
+    let req = match handoff(ctl, slot, cb, user_iocb, resfd, if vectored { Some(iovs) } else { None }, offset) {
+        Ok(r) => r,
+        Err(e) => {
+            if !iovs.is_null() {
+                // SAFETY: our allocation, not used after.
+                unsafe { libc::free(iovs.cast()) };
+            }
+            return Err(e);
+        }
+    };
+    // SAFETY: our record, not yet handed to anyone.
+    let r = unsafe { &mut *req };
+    r.iovcnt = iovcnt as i32;
+    r.rw_flags = cb.rw_flags as i32;
+    if !vectored {
+        r.one = single;
+        r.iov = &raw mut r.one;
+    }
+    Ok(Some(req))
+}
+
+/// Fills the request record for the executor, with duplicates of the
+/// descriptors (the kernel holds references to the files).
+fn handoff(
+    ctl: &Control,
+    slot: u32,
+    cb: &Iocb,
+    user_iocb: usize,
+    resfd: i32,
+    iovs: Option<*mut libc::iovec>,
+    offset: i64,
+) -> Result<*mut Req, i32> {
+    if slot == NONE {
+        return Err(libc::EAGAIN);
+    }
+    let fd = dup(cb.fd)?;
+    let resfd = if resfd >= 0 {
+        match dup(resfd) {
+            Ok(d) => d,
+            Err(e) => {
+                // SAFETY: our own duplicate.
+                unsafe { libc::close(fd) };
+                return Err(e);
+            }
+        }
+    } else {
+        -1
+    };
+    let req = ctl.req(slot);
+    // SAFETY: the record we took from the free list: ours alone.
+    let r = unsafe { &mut *req };
+    r.obj = user_iocb as u64;
+    r.data = cb.data;
+    r.op = cb.opcode;
+    r.fd = fd;
+    r.resfd = resfd;
+    r.iov = iovs.unwrap_or(ptr::null_mut());
+    r.iovcnt = 0;
+    r.offset = offset;
+    r.rw_flags = 0;
+    r.events = 0;
+    r.next = ptr::null_mut();
+    r.cancelled = false;
+    Ok(req)
+}
+
+/// The kernel's `ioprio_check_cap`: a valid class and level; the real-time
+/// class needs privilege.
+fn ioprio_check(prio: u16) -> Result<(), i32> {
+    let class = prio >> 13;
+    let level = prio & 0x1fff;
+    match class {
+        0 => Ok(()),
+        1 => {
+            // SAFETY: geteuid has no arguments.
+            if unsafe { libc::geteuid() } != 0 {
+                return Err(libc::EPERM);
+            }
+            if level >= 8 {
+                Err(libc::EINVAL)
+            } else {
+                Ok(())
+            }
+        }
+        2 if level < 8 => Ok(()),
+        3 => Ok(()),
+        _ => Err(libc::EINVAL),
+    }
+}
+
+/// `io_getevents`/`io_pgetevents` on a user-space context. `sigmask` is the
+/// caller's mask for the wait (NULL: none).
+///
+/// # Safety
+/// `timeout` is NULL or readable (read in user space for the zero-timeout
+/// answer, as libaio reads it).
+pub(crate) unsafe fn getevents(
+    pin: &EmuPin,
+    min_nr: c_long,
+    nr: c_long,
+    events: *mut io_event,
+    timeout: *mut libc::timespec,
+    sigmask: *const libc::sigset_t,
+) -> i32 {
+    let ctl = control(pin);
+    // libaio's own answer, before any check: empty ring, zero timeout.
+    // SAFETY: the caller's promise; libaio reads it the same way.
+    let zero = !timeout.is_null() && {
+        let t = unsafe { ptr::read_unaligned(timeout) };
+        t.tv_sec == 0 && t.tv_nsec == 0
+    };
+    if zero && !ctl.ready() {
+        return 0;
+    }
+    if min_nr < 0 || min_nr > nr {
+        return -libc::EINVAL;
+    }
+    let Some(pid) = threads::pid() else {
+        return -libc::EINVAL;
+    };
+    let deadline = if timeout.is_null() {
+        None
+    } else {
+        let mut raw = [0u8; size_of::<libc::timespec>()];
+        if sys::read_user(pid, timeout as usize, &mut raw) != raw.len() {
+            return -libc::EFAULT;
+        }
+        // SAFETY: a timespec's bytes, any value of which is valid.
+        let t: libc::timespec = unsafe { core::mem::transmute(raw) };
+        Some(threads::deadline(&t))
+    };
+    let mut got: c_long = 0;
+    loop {
+        match reap(ctl, pid, events.wrapping_add(got as usize), nr - got) {
+            Ok(n) => got += n as c_long,
+            Err(e) => return if got > 0 { got as i32 } else { -e },
+        }
+        if pin.dead() {
+            return if got > 0 { got as i32 } else { -libc::EINVAL };
+        }
+        if got >= min_nr || zero {
+            return got as i32;
+        }
+        match wait(ctl, pin, deadline, sigmask) {
+            Wait::Woken => {}
+            Wait::TimedOut => return got as i32,
+            Wait::Interrupted => return if got > 0 { got as i32 } else { -libc::EINTR },
+        }
+    }
+}
+
+/// Copies up to `max` events from the ring into the caller's array and moves
+/// the head on: how many, or EFAULT (nothing taken) for a bad array.
+fn reap(ctl: &Control, pid: i32, out: *mut io_event, max: c_long) -> Result<u32, i32> {
+    if max <= 0 {
+        return Ok(0);
+    }
+    ctl.reap.with(|| {
+        let head = ctl.head().load(Ordering::Acquire) % ctl.nr;
+        let tail = ctl.tail().load(Ordering::Acquire) % ctl.nr;
+        let ready = if tail >= head { tail - head } else { tail + ctl.nr - head };
+        let n = (ready as c_long).min(max) as u32;
+        if n == 0 {
+            return Ok(0);
+        }
+        let first = n.min(ctl.nr - head);
+        let len = n as usize * size_of::<io_event>();
+        let ev = size_of::<io_event>();
+        if uaccess::writable(out.cast(), len) {
+            for i in 0..n {
+                // SAFETY: slot (head + i) mod nr of our mapped ring.
+                let e = unsafe { ctl.slot(head + i).read() };
+                // SAFETY: the destination holds n events (known writable).
+                unsafe { out.wrapping_add(i as usize).write_unaligned(e) };
+            }
+        } else {
+            // Through the kernel: a bad array is EFAULT, not a fault.
+            // SAFETY: `first` (then n - first) events of our mapped ring.
+            let a = unsafe { core::slice::from_raw_parts(ctl.slot(head).cast::<u8>(), first as usize * ev) };
+            // SAFETY: as above, from slot 0.
+            let b = unsafe { core::slice::from_raw_parts(ctl.slot(0).cast::<u8>(), (n - first) as usize * ev) };
+            if !sys::write_user(pid, out as usize, a) || !sys::write_user(pid, out as usize + a.len(), b) {
+                return Err(libc::EFAULT);
+            }
+            uaccess::remember(out.cast(), len);
+        }
+        ctl.head().store((head + n) % ctl.nr, Ordering::Release);
+        Ok(n)
+    })
+}
+
+pub(crate) enum Wait {
+    Woken,
+    TimedOut,
+    Interrupted,
+}
+
+/// Sleeps until a completion, the deadline, a signal handler or `io_destroy`.
+fn wait(ctl: &Control, pin: &EmuPin, deadline: Option<u64>, sigmask: *const libc::sigset_t) -> Wait {
+    let efd = threads::waiter_fd();
+    let listed = ctl.state.with(|st| {
+        if efd < 0 || st.nwaiters == MAX_WAITERS {
+            return false;
+        }
+        st.waiters[st.nwaiters] = efd;
+        st.nwaiters += 1;
+        true
+    });
+    // Looked at again once listed: a completion posted before would be missed.
+    let outcome = if ctl.ready() || pin.dead() {
+        Wait::Woken
+    } else {
+        threads::sleep_on(if listed { efd } else { -1 }, deadline, sigmask)
+    };
+    if listed {
+        ctl.state.with(|st| {
+            if let Some(i) = st.waiters[..st.nwaiters].iter().position(|&w| w == efd) {
+                st.nwaiters -= 1;
+                st.waiters[i] = st.waiters[st.nwaiters];
+            }
+        });
+    }
+    threads::waiter_fd_done(efd);
+    outcome
+}
+
+/// `io_cancel` on a user-space context: a pending poll is cancelled (its
+/// event, res 0, comes through the ring) with `-EINPROGRESS`; anything else
+/// is `-EINVAL`.
+pub(crate) fn cancel(pin: &EmuPin, iocb: usize) -> i32 {
+    let Some(pid) = threads::pid() else {
+        return -libc::EINVAL;
+    };
+    let mut key = [0u8; 4];
+    if sys::read_user(pid, iocb + KEY_OFFSET, &mut key) != 4 {
+        return -libc::EFAULT;
+    }
+    if u32::from_ne_bytes(key) != KIOCB_KEY {
+        return -libc::EINVAL;
+    }
+    if threads::cancel_poll(control(pin), iocb as u64) {
+        -libc::EINPROGRESS
+    } else {
+        -libc::EINVAL
+    }
+}
+
+/// `io_destroy` of a user-space context: no new call gets in, sleepers are
+/// woken (they answer `-EINVAL`), pending polls are cancelled, requests in
+/// flight are waited for, then everything is freed.
+pub(crate) fn destroy(pin: EmuPin) -> i32 {
+    if !pin.mark_dead() {
+        return -libc::EINVAL; // another thread's destroy got there first
+    }
+    let ctl = control(&pin);
+    ctl.wake_waiters();
+    threads::cancel_all(ctl);
+    sync::wait_while(&ctl.inflight, |v| v & !sync::WAITERS != 0);
+    let (base, len) = (ctl.ring, ctl.map_len);
+    // Sleepers still inside were woken (or see DEAD before they sleep).
+    pin.unregister();
+    // SAFETY: no call is inside any more and none can start: the mapping
+    // (ring, control block, records) is ours to drop.
+    unsafe { sys::unmap(base as *mut u8, len) };
+    0
+}
+

@@ -1,0 +1,600 @@
+//! The thread engine's executor: a bounded pool of worker threads for the
+//! requests the kernel would carry out asynchronously (`O_DIRECT` reads and
+//! writes, syncs), and one poller thread for polls that must wait.
+//!
+//! - At most [`MAX_WORKERS`] workers, however many requests are queued; a
+//!   worker idle for [`IDLE_NS`] exits, so the threads never keep a process
+//!   alive whose main thread has left with `pthread_exit`, and they are
+//!   started again on demand.
+//! - One poller waits in `poll(2)` on every pending poll request at once, so
+//!   a poll that never becomes ready holds no worker; it exits when none is
+//!   left.
+//! - Every thread blocks all signals: the program's handlers run on its own
+//!   threads, as with kernel AIO.
+//! - The executor's state lives in a page the kernel gives a forked child
+//!   zero-filled (`MADV_WIPEONFORK`): the child has none of the parent's
+//!   threads, and starts afresh.
+
+use super::emu::{self, Control, Req, CMD_FDSYNC, CMD_FSYNC, CMD_POLL, CMD_PREAD, CMD_PREADV};
+use crate::sync::Mutex;
+use crate::sys;
+use core::ffi::c_void;
+use core::mem::size_of;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+
+/// Workers at most, per process.
+pub(crate) const MAX_WORKERS: u32 = 8;
+/// A worker with nothing to do for this long exits.
+const IDLE_NS: u64 = 2_000_000_000;
+/// Stack of each of our threads: they only make system calls.
+const STACK: usize = 128 * 1024;
+/// Idle eventfds kept for sleepers in `io_getevents`.
+const POOL: usize = 32;
+
+struct Queue {
+    head: *mut Req,
+    tail: *mut Req,
+}
+
+struct Polls {
+    head: *mut Req,
+    running: bool,
+    /// Wakes the poller when the list changes.
+    wake: i32,
+}
+
+struct Pool {
+    fds: [i32; POOL],
+    n: usize,
+}
+
+// SAFETY: the raw pointers are request records handed between threads under
+// the mutexes that hold these lists; nothing in them is tied to a thread.
+unsafe impl Send for Queue {}
+// SAFETY: as for Queue.
+unsafe impl Send for Polls {}
+
+/// The executor's state, in a page wiped in a forked child. `repr(C)`: `init`
+/// is the page's first word, read before the rest exists.
+#[repr(C)]
+struct Global {
+    /// 0 in a fresh process (or a child), 1 while set up, 2 ready; read
+    /// through the page's first word before the rest is known to exist.
+    #[allow(dead_code)]
+    init: AtomicU32,
+    pid: i32,
+    queue: Mutex<Queue>,
+    /// Bumped after each push: what idle workers sleep on.
+    work: AtomicU32,
+    workers: AtomicU32,
+    idle: AtomicU32,
+    polls: Mutex<Polls>,
+    pool: Mutex<Pool>,
+}
+
+static PAGE: AtomicPtr<Global> = AtomicPtr::new(ptr::null_mut());
+
+/// The executor's state, set up on first use (again in a forked child).
+fn global() -> Option<&'static Global> {
+    let mut page = PAGE.load(Ordering::Acquire);
+    if page.is_null() {
+        let p = sys::map_anonymous(4096)?;
+        // SAFETY: our fresh page: a child must not inherit its contents.
+        if !unsafe { sys::wipe_on_fork(p, 4096) } {
+            // SAFETY: our own page, never published.
+            unsafe { sys::unmap(p, 4096) };
+            return None;
+        }
+        // The registry must forget user-space contexts in a child as well.
+        crate::registry::wipe_on_fork_now();
+        match PAGE.compare_exchange(ptr::null_mut(), p.cast(), Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => page = p.cast(),
+            Err(other) => {
+                // SAFETY: our own page, never published.
+                unsafe { sys::unmap(p, 4096) };
+                page = other;
+            }
+        }
+    }
+    const _: () = assert!(size_of::<Global>() <= 4096);
+    // SAFETY: a page of ours, never unmapped; `init` is an atomic, valid at zero.
+    let init = unsafe { &*page.cast::<AtomicU32>() };
+    loop {
+        match init.compare_exchange(0, 1, Ordering::Acquire, Ordering::Acquire) {
+            Ok(_) => {
+                let g = Global {
+                    init: AtomicU32::new(1),
+                    // SAFETY: getpid has no arguments.
+                    pid: unsafe { libc::getpid() },
+                    queue: Mutex::new(Queue {
+                        head: ptr::null_mut(),
+                        tail: ptr::null_mut(),
+                    }),
+                    work: AtomicU32::new(0),
+                    workers: AtomicU32::new(0),
+                    idle: AtomicU32::new(0),
+                    polls: Mutex::new(Polls {
+                        head: ptr::null_mut(),
+                        running: false,
+                        wake: -1,
+                    }),
+                    pool: Mutex::new(Pool { fds: [-1; POOL], n: 0 }),
+                };
+                // SAFETY: our page, which nobody reads before init is 2.
+                unsafe { page.write(g) };
+                init.store(2, Ordering::Release);
+                break;
+            }
+            Err(2) => break,
+            Err(_) => core::hint::spin_loop(),
+        }
+    }
+    // SAFETY: initialised above (or by another thread, published by init = 2).
+    Some(unsafe { &*page })
+}
+
+/// This process's id (for the kernel's checked copies), or None when the
+/// executor cannot be set up here.
+pub(crate) fn pid() -> Option<i32> {
+    global().map(|g| g.pid)
+}
+
+/// Hands a request to the executor: a poll to the poller, the rest to a worker.
+pub(crate) fn enqueue(req: *mut Req) {
+    let Some(g) = global() else { return };
+    // SAFETY: the submitter's record, now handed over.
+    if unsafe { (*req).op } == CMD_POLL {
+        let start = g.polls.with(|p| {
+            // SAFETY: as above; linked in under the list's lock.
+            unsafe { (*req).next = p.head };
+            p.head = req;
+            if p.wake < 0 {
+                // SAFETY: eventfd has no memory arguments.
+                p.wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+            }
+            let start = !p.running;
+            p.running = true;
+            if !start {
+                emu_signal(p.wake);
+            }
+            start
+        });
+        if start && !spawn(poller) {
+            g.polls.with(|p| p.running = false);
+        }
+        return;
+    }
+    g.queue.with(|q| {
+        // SAFETY: as above.
+        unsafe { (*req).next = ptr::null_mut() };
+        if q.tail.is_null() {
+            q.head = req;
+        } else {
+            // SAFETY: the last queued record, linked under the queue's lock.
+            unsafe { (*q.tail).next = req };
+        }
+        q.tail = req;
+    });
+}
+
+/// After a submission queued `n` requests: wakes idle workers, or starts more.
+pub(crate) fn kick(n: usize) {
+    let Some(g) = global() else { return };
+    g.work.fetch_add(1, Ordering::Release);
+    let idle = g.idle.load(Ordering::Acquire) as usize;
+    if idle > 0 {
+        sys::futex_wake(&g.work, n.min(idle) as i32);
+    }
+    let mut missing = n.saturating_sub(idle);
+    while missing > 0 {
+        let w = g.workers.load(Ordering::Relaxed);
+        if w >= MAX_WORKERS {
+            break;
+        }
+        if g
+            .workers
+            .compare_exchange(w, w + 1, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            if !spawn(worker) {
+                g.workers.fetch_sub(1, Ordering::AcqRel);
+                break;
+            }
+            missing -= 1;
+        }
+    }
+}
+
+/// Starts a detached thread with every signal blocked.
+fn spawn(main: extern "C" fn(*mut c_void) -> *mut c_void) -> bool {
+    let _keep = sys::KeepErrno::new();
+    let mut all = core::mem::MaybeUninit::<libc::sigset_t>::zeroed();
+    let mut old = core::mem::MaybeUninit::<libc::sigset_t>::zeroed();
+    let mut attr = core::mem::MaybeUninit::<libc::pthread_attr_t>::zeroed();
+    let mut tid = core::mem::MaybeUninit::<libc::pthread_t>::zeroed();
+    // SAFETY: fills our own set.
+    unsafe { libc::sigfillset(all.as_mut_ptr()) };
+    // SAFETY: our own attribute object, initialised before use.
+    unsafe { libc::pthread_attr_init(attr.as_mut_ptr()) };
+    // SAFETY: as above, initialised.
+    unsafe { libc::pthread_attr_setdetachstate(attr.as_mut_ptr(), libc::PTHREAD_CREATE_DETACHED) };
+    // SAFETY: as above.
+    unsafe { libc::pthread_attr_setstacksize(attr.as_mut_ptr(), STACK) };
+    // The new thread inherits the creator's mask: block everything around it.
+    // SAFETY: our own sets.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), old.as_mut_ptr()) };
+    // SAFETY: a function of ours that takes no argument, with our attributes.
+    let r = unsafe { libc::pthread_create(tid.as_mut_ptr(), attr.as_ptr(), main, ptr::null_mut()) };
+    // SAFETY: restores the caller's mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), ptr::null_mut()) };
+    // SAFETY: our attribute object, no longer needed.
+    unsafe { libc::pthread_attr_destroy(attr.as_mut_ptr()) };
+    r == 0
+}
+
+extern "C" fn worker(_: *mut c_void) -> *mut c_void {
+    let Some(g) = global() else {
+        return ptr::null_mut();
+    };
+    loop {
+        let seq = g.work.load(Ordering::Acquire);
+        let req = g.queue.with(|q| {
+            let r = q.head;
+            if !r.is_null() {
+                // SAFETY: the first queued record, unlinked under the lock.
+                q.head = unsafe { (*r).next };
+                if q.head.is_null() {
+                    q.tail = ptr::null_mut();
+                }
+            }
+            r
+        });
+        if !req.is_null() {
+            execute(req);
+            continue;
+        }
+        g.idle.fetch_add(1, Ordering::AcqRel);
+        let timed_out = sys::futex_wait_for(&g.work, seq, IDLE_NS);
+        g.idle.fetch_sub(1, Ordering::AcqRel);
+        if timed_out && g.queue.with(|q| q.head.is_null()) {
+            g.workers.fetch_sub(1, Ordering::AcqRel);
+            // A request queued since will start a worker of its own (kick).
+            return ptr::null_mut();
+        }
+    }
+}
+
+/// Carries out a queued request and posts its completion.
+fn execute(req: *mut Req) {
+    // SAFETY: a record taken off the queue: this worker's alone.
+    let r = unsafe { &*req };
+    let res = match r.op {
+        CMD_FSYNC | CMD_FDSYNC => {
+            // SAFETY: fsync/fdatasync on our duplicate of the descriptor.
+            let ret = unsafe {
+                if r.op == CMD_FSYNC {
+                    libc::fsync(r.fd)
+                } else {
+                    libc::fdatasync(r.fd)
+                }
+            };
+            if ret < 0 {
+                -i64::from(errno())
+            } else {
+                0
+            }
+        }
+        op => rw(r.fd, !(op == CMD_PREAD || op == CMD_PREADV), r.iov, r.iovcnt, r.offset, r.rw_flags),
+    };
+    complete(req, res);
+}
+
+/// Posts a request's completion and gives its record back.
+fn complete(req: *mut Req, res: i64) {
+    // SAFETY: the caller holds the record; its control block outlives it
+    // (io_destroy waits for every record).
+    let (r, ctl) = unsafe { (&*req, &*(*req).ctl) };
+    ctl.post(r.obj, r.data, res, r.resfd);
+    ctl.finish(req);
+}
+
+fn errno() -> i32 {
+    // SAFETY: reading this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+/// One read or write: `preadv2`/`pwritev2` at `offset` (-1: the file's own
+/// position, for pipes and sockets), with the request's `RWF_*` flags.
+/// Returns the count or `-errno`, as the kernel puts it in `res`.
+pub(crate) fn rw(fd: i32, write: bool, iov: *const libc::iovec, cnt: i32, offset: i64, flags: i32) -> i64 {
+    let _keep = sys::KeepErrno::new();
+    // SAFETY: the iovecs are the program's buffers (or our copy of its
+    // array), checked as the kernel checks them; the kernel answers EFAULT
+    // for bad buffers.
+    let ret = unsafe {
+        if write {
+            libc::pwritev2(fd, iov, cnt, offset, flags)
+        } else {
+            libc::preadv2(fd, iov, cnt, offset, flags)
+        }
+    };
+    if ret < 0 {
+        -i64::from(errno())
+    } else {
+        ret as i64
+    }
+}
+
+/// The ready mask of `fd` for `events` now (0: not ready).
+pub(crate) fn poll_now(fd: i32, events: i16) -> i16 {
+    let _keep = sys::KeepErrno::new();
+    let mut p = libc::pollfd { fd, events, revents: 0 };
+    // SAFETY: one pollfd of ours, no waiting.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    if r > 0 {
+        p.revents & events
+    } else {
+        0
+    }
+}
+
+fn emu_signal(fd: i32) {
+    let one: u64 = 1;
+    // SAFETY: 8 bytes of ours to our eventfd.
+    unsafe { libc::write(fd, (&raw const one).cast(), 8) };
+}
+
+fn drain(fd: i32) {
+    let mut v: u64 = 0;
+    // SAFETY: reads 8 bytes into ours from our non-blocking eventfd.
+    unsafe { libc::read(fd, (&raw mut v).cast(), 8) };
+}
+
+extern "C" fn poller(_: *mut c_void) -> *mut c_void {
+    let Some(g) = global() else {
+        return ptr::null_mut();
+    };
+    let mut fds: *mut libc::pollfd = ptr::null_mut();
+    let mut reqs: *mut *mut Req = ptr::null_mut();
+    let mut cap = 0usize;
+    loop {
+        // A snapshot of the pending polls (the list may change meanwhile:
+        // each ready one is taken only if still listed).
+        let n = g.polls.with(|p| {
+            let mut n = 0;
+            let mut r = p.head;
+            while !r.is_null() {
+                n += 1;
+                // SAFETY: a listed record, read under the list's lock.
+                r = unsafe { (*r).next };
+            }
+            if n == 0 {
+                p.running = false;
+                return None;
+            }
+            if n + 1 > cap {
+                let want = (n + 1).next_power_of_two();
+                // SAFETY: growing our own arrays (realloc of null allocates).
+                let f = unsafe { libc::realloc(fds.cast(), want * size_of::<libc::pollfd>()) };
+                // SAFETY: as above.
+                let q = unsafe { libc::realloc(reqs.cast(), want * size_of::<*mut Req>()) };
+                if !f.is_null() {
+                    fds = f.cast();
+                }
+                if !q.is_null() {
+                    reqs = q.cast();
+                }
+                if f.is_null() || q.is_null() {
+                    return Some(0);
+                }
+                cap = want;
+            }
+            // SAFETY: index 0 of our array of `cap` entries.
+            unsafe { fds.write(libc::pollfd { fd: p.wake, events: libc::POLLIN, revents: 0 }) };
+            let mut r = p.head;
+            let mut i = 1;
+            while !r.is_null() {
+                // SAFETY: a listed record; i < n + 1 <= cap.
+                let (fd, events, next) = unsafe { ((*r).fd, (*r).events, (*r).next) };
+                // SAFETY: i < cap.
+                unsafe { fds.add(i).write(libc::pollfd { fd, events, revents: 0 }) };
+                // SAFETY: i < cap.
+                unsafe { reqs.add(i).write(r) };
+                r = next;
+                i += 1;
+            }
+            Some(n)
+        });
+        let Some(n) = n else { break };
+        if n == 0 {
+            // Out of memory for the arrays: try again a little later.
+            sleep_ns(1_000_000);
+            continue;
+        }
+        // SAFETY: n + 1 initialised entries of our array.
+        let r = unsafe { libc::poll(fds, (n + 1) as libc::nfds_t, -1) };
+        if r <= 0 {
+            continue;
+        }
+        // SAFETY: entry 0 is initialised.
+        if unsafe { (*fds).revents } != 0 {
+            // SAFETY: as above.
+            drain(unsafe { (*fds).fd });
+        }
+        for i in 1..=n {
+            // SAFETY: i <= n: initialised entries.
+            let (rev, req) = unsafe { ((*fds.add(i)).revents, *reqs.add(i)) };
+            if rev == 0 {
+                continue;
+            }
+            if !unlink_poll(g, |r| r == req) .is_null() {
+                // SAFETY: unlinked just now: ours.
+                let events = unsafe { (*req).events };
+                complete(req, i64::from(rev & events));
+            }
+        }
+    }
+    // SAFETY: our own arrays (free of null is a no-op).
+    unsafe {
+        libc::free(fds.cast());
+    }
+    // SAFETY: as above.
+    unsafe { libc::free(reqs.cast()) };
+    ptr::null_mut()
+}
+
+/// Unlinks the first pending poll matching `pick`; null when none does.
+fn unlink_poll(g: &Global, pick: impl Fn(*mut Req) -> bool) -> *mut Req {
+    g.polls.with(|p| {
+        let mut link: *mut *mut Req = &raw mut p.head;
+        // SAFETY: walking the list under its lock; every link is a live record.
+        unsafe {
+            while !(*link).is_null() {
+                let r = *link;
+                if pick(r) {
+                    *link = (*r).next;
+                    (*r).next = ptr::null_mut();
+                    if p.wake >= 0 {
+                        emu_signal(p.wake);
+                    }
+                    return r;
+                }
+                link = &raw mut (*r).next;
+            }
+        }
+        ptr::null_mut()
+    })
+}
+
+/// Cancels the pending poll of `ctl` submitted from the iocb at `obj`: its
+/// event (res 0) is posted. False when there is none.
+pub(crate) fn cancel_poll(ctl: &Control, obj: u64) -> bool {
+    let Some(g) = global() else { return false };
+    let me = ctl as *const Control;
+    // SAFETY: listed records are live; reading their owner and iocb address.
+    let req = unlink_poll(g, |r| unsafe { (*r).ctl == me && (*r).obj == obj });
+    if req.is_null() {
+        return false;
+    }
+    complete(req, 0);
+    true
+}
+
+/// Cancels every pending poll of `ctl` (its destroy).
+pub(crate) fn cancel_all(ctl: &Control) {
+    let Some(g) = global() else { return };
+    let me = ctl as *const Control;
+    loop {
+        // SAFETY: as in cancel_poll.
+        let req = unlink_poll(g, |r| unsafe { (*r).ctl == me });
+        if req.is_null() {
+            break;
+        }
+        complete(req, 0);
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+fn now_ns() -> u64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: writes our timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    (t.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(t.tv_nsec as u64)
+}
+
+fn sleep_ns(ns: u64) {
+    let t = libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as _,
+        tv_nsec: (ns % 1_000_000_000) as _,
+    };
+    // SAFETY: our timespec; the remainder is not wanted.
+    unsafe { libc::nanosleep(&t, ptr::null_mut()) };
+}
+
+/// The absolute deadline of a relative timeout, as the kernel reads it (a
+/// negative one has passed already).
+pub(crate) fn deadline(t: &libc::timespec) -> u64 {
+    if t.tv_sec < 0 || (t.tv_sec == 0 && t.tv_nsec <= 0) {
+        return 0;
+    }
+    let rel = (t.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(t.tv_nsec.max(0) as u64);
+    now_ns().saturating_add(rel)
+}
+
+/// An eventfd for a thread about to sleep in `io_getevents` (-1 if none can be had).
+pub(crate) fn waiter_fd() -> i32 {
+    let Some(g) = global() else { return -1 };
+    let _keep = sys::KeepErrno::new();
+    let fd = g.pool.with(|p| {
+        if p.n == 0 {
+            return -1;
+        }
+        p.n -= 1;
+        p.fds[p.n]
+    });
+    if fd >= 0 {
+        return fd;
+    }
+    // SAFETY: eventfd has no memory arguments.
+    unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) }
+}
+
+/// Gives a sleeper's eventfd back, drained.
+pub(crate) fn waiter_fd_done(fd: i32) {
+    if fd < 0 {
+        return;
+    }
+    let _keep = sys::KeepErrno::new();
+    drain(fd);
+    let kept = global().is_some_and(|g| {
+        g.pool.with(|p| {
+            if p.n == POOL {
+                return false;
+            }
+            p.fds[p.n] = fd;
+            p.n += 1;
+            true
+        })
+    });
+    if !kept {
+        // SAFETY: our own eventfd, listed nowhere.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Sleeps on `efd` (readable once a completion is posted) until `deadline`
+/// (None: for ever), with `sigmask` in force meanwhile; as the kernel's
+/// `io_getevents`, a signal handler that runs ends the wait (-EINTR), never
+/// restarted. Without an eventfd (-1) it sleeps a millisecond at most.
+pub(crate) fn sleep_on(efd: i32, deadline: Option<u64>, sigmask: *const libc::sigset_t) -> emu::Wait {
+    let _keep = sys::KeepErrno::new();
+    let mut cap = if efd < 0 { Some(1_000_000u64) } else { None };
+    if let Some(d) = deadline {
+        let now = now_ns();
+        if now >= d {
+            return emu::Wait::TimedOut;
+        }
+        cap = Some(cap.map_or(d - now, |c| c.min(d - now)));
+    }
+    let ts = cap.map(|ns| libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as _,
+        tv_nsec: (ns % 1_000_000_000) as _,
+    });
+    let mut p = libc::pollfd {
+        fd: efd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let tsp = ts.as_ref().map_or(ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: one pollfd and a timespec of ours; the mask is the caller's
+    // (NULL or readable, as the kernel's io_pgetevents reads it).
+    let r = unsafe { libc::ppoll(&mut p, 1, tsp, sigmask) };
+    if r < 0 && errno() == libc::EINTR {
+        return emu::Wait::Interrupted;
+    }
+    if r == 0 && deadline.is_some_and(|d| now_ns() >= d) {
+        return emu::Wait::TimedOut;
+    }
+    emu::Wait::Woken
+}
