@@ -173,6 +173,7 @@ fn build_ctests(root: &Path, out: &Path) {
     for src in &sources {
         let name = stem(src);
         list += &format!("#[test]\nfn {name}() {{\n    run_ctest(\"{name}\");\n}}\n");
+        list += &format!("#[test]\nfn {name}_threads() {{\n    run_ctest_on(\"{name}\", \"threads\");\n}}\n");
     }
     fs::write(out.join("ctests_list.rs"), list).expect("OUT_DIR is writable");
     let bin = out.join("ctests");

@@ -267,7 +267,12 @@ pub(crate) fn futex_wake_all(word: &AtomicU32) {
 pub(crate) fn futex_wake(word: &AtomicU32, n: i32) {
     let op = libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG;
     // SAFETY: FUTEX_WAKE only uses the address as a key; nothing is accessed.
-    unsafe { syscall6(libc::SYS_futex, [word.as_ptr() as usize, op as usize, n as usize, 0, 0, 0]) };
+    unsafe {
+        syscall6(
+            libc::SYS_futex,
+            [word.as_ptr() as usize, op as usize, n as usize, 0, 0, 0],
+        )
+    };
 }
 
 /// Sleeps while `word` holds `expected`, at most `ns` nanoseconds; true when
@@ -280,7 +285,12 @@ pub(crate) fn futex_wait_for(word: &AtomicU32, expected: u32, ns: u64) -> bool {
     };
     let tp = &raw const t as usize;
     // SAFETY: the kernel reads the aligned word and our relative timeout.
-    let ret = unsafe { syscall6(libc::SYS_futex, [word.as_ptr() as usize, op as usize, expected as usize, tp, 0, 0]) };
+    let ret = unsafe {
+        syscall6(
+            libc::SYS_futex,
+            [word.as_ptr() as usize, op as usize, expected as usize, tp, 0, 0],
+        )
+    };
     ret == -(libc::ETIMEDOUT as c_long)
 }
 

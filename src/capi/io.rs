@@ -17,7 +17,7 @@ use core::ffi::{c_int, c_long, c_ulong};
 #[no_mangle]
 pub unsafe extern "C" fn io_setup(maxevents: c_int, ctxp: *mut io_context_t) -> c_int {
     let _keep = KeepErrno::new(); // a user-space engine calls libc
-    // SAFETY: `ctxp` goes to the kernel, or through its checked copies.
+                                  // SAFETY: `ctxp` goes to the kernel, or through its checked copies.
     let ret = unsafe { engine::setup(maxevents, ctxp) };
     diag::failed("io_setup", ret);
     ret

@@ -101,7 +101,11 @@ impl Avail {
             return;
         }
         let head = head % nr;
-        let in_ring = if tail >= head { tail - head } else { tail + nr - head };
+        let in_ring = if tail >= head {
+            tail - head
+        } else {
+            tail + nr - head
+        };
         if in_ring < self.completed {
             let n = self.completed - in_ring;
             self.completed -= n;
@@ -156,6 +160,8 @@ pub(crate) struct Req {
     pub(crate) offset: i64,
     pub(crate) rw_flags: i32,
     pub(crate) events: i16,
+    /// The file's type (`S_IFMT` bits), for the mask a poll reports.
+    pub(crate) kind: u32,
     /// Link in the executor's queue or poll list.
     pub(crate) next: *mut Req,
     /// Set when `io_cancel` took a pending poll.
@@ -209,7 +215,8 @@ impl Control {
             self.tail().store(st.tail, Ordering::Release);
             st.avail.completed += 1;
             if st.avail.completed > 1 {
-                st.avail.refill(self.head().load(Ordering::Relaxed), st.tail, self.nr);
+                st.avail
+                    .refill(self.head().load(Ordering::Relaxed), st.tail, self.nr);
             }
             for &w in &st.waiters[..st.nwaiters] {
                 signal(w);
@@ -279,7 +286,10 @@ fn ring_size(maxevents: u32, cpus: u32) -> Option<(u32, usize)> {
     }
     let bytes = size_of::<aio_ring>() + want as usize * size_of::<io_event>();
     let len = bytes.div_ceil(PAGE) * PAGE;
-    Some((((len - size_of::<aio_ring>()) / size_of::<io_event>()) as u32, len))
+    Some((
+        ((len - size_of::<aio_ring>()) / size_of::<io_event>()) as u32,
+        len,
+    ))
 }
 
 fn possible_cpus() -> u32 {
@@ -322,7 +332,7 @@ fn setup_inner(maxevents: u32, ctxp: usize) -> i32 {
     };
     let ring = base as usize;
     let header = aio_ring {
-        id: !0,
+        id: 0,
         nr,
         head: 0,
         tail: 0,
@@ -376,6 +386,7 @@ fn setup_inner(maxevents: u32, ctxp: usize) -> i32 {
             offset: 0,
             rw_flags: 0,
             events: 0,
+            kind: 0,
             next: ptr::null_mut(),
             cancelled: false,
         };
@@ -458,7 +469,8 @@ pub(crate) fn submit(pin: &EmuPin, nr: c_long, ios: usize) -> i32 {
         let n = (nr - done).min(ptrs.len());
         let mut bytes = [0u8; 64 * size_of::<usize>()];
         let want = n * size_of::<usize>();
-        let got = sys::read_user(pid, ios + done * size_of::<usize>(), &mut bytes[..want]) / size_of::<usize>();
+        let got =
+            sys::read_user(pid, ios + done * size_of::<usize>(), &mut bytes[..want]) / size_of::<usize>();
         for (i, p) in ptrs.iter_mut().enumerate().take(got) {
             let w = &bytes[i * size_of::<usize>()..(i + 1) * size_of::<usize>()];
             *p = usize::from_ne_bytes(w.try_into().unwrap_or([0; size_of::<usize>()]));
@@ -669,7 +681,9 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
             }
             let req = handoff(ctl, slot, cb, user_iocb, resfd, None, -1)?;
             // SAFETY: our record, not yet handed to anyone.
-            unsafe { (*req).events = events };
+            let r = unsafe { &mut *req };
+            r.events = events;
+            r.kind = ftype;
             return Ok(Some(req));
         }
         _ => return Err(libc::EINVAL),
@@ -749,7 +763,11 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
     let direct = flags & libc::O_DIRECT != 0;
     if !direct {
         // The kernel does buffered I/O inside io_submit; so do we.
-        let list = if vectored { iovs.cast_const() } else { &raw const single };
+        let list = if vectored {
+            iovs.cast_const()
+        } else {
+            &raw const single
+        };
         let res = threads::rw(cb.fd, write, list, iovcnt as i32, offset, cb.rw_flags as i32);
         if !iovs.is_null() {
             // SAFETY: our allocation, not used after.
@@ -758,7 +776,15 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
         ctl.post(user_iocb as u64, cb.data, res, resfd);
         return Ok(None);
     }
-    let req = match handoff(ctl, slot, cb, user_iocb, resfd, if vectored { Some(iovs) } else { None }, offset) {
+    let req = match handoff(
+        ctl,
+        slot,
+        cb,
+        user_iocb,
+        resfd,
+        if vectored { Some(iovs) } else { None },
+        offset,
+    ) {
         Ok(r) => r,
         Err(e) => {
             if !iovs.is_null() {
@@ -872,12 +898,19 @@ pub(crate) unsafe fn getevents(
     if zero && !ctl.ready() {
         return 0;
     }
-    if min_nr < 0 || min_nr > nr {
-        return -libc::EINVAL;
-    }
     let Some(pid) = threads::pid() else {
         return -libc::EINVAL;
     };
+    // io_pgetevents reads the mask first of all.
+    if !sigmask.is_null() {
+        let mut m = [0u8; 8];
+        if sys::read_user(pid, sigmask as usize, &mut m) != m.len() {
+            return -libc::EFAULT;
+        }
+    }
+    if min_nr < 0 || min_nr > nr {
+        return -libc::EINVAL;
+    }
     let deadline = if timeout.is_null() {
         None
     } else {
@@ -899,6 +932,11 @@ pub(crate) unsafe fn getevents(
             return if got > 0 { got as i32 } else { -libc::EINVAL };
         }
         if got >= min_nr || zero {
+            if !sigmask.is_null() {
+                // The kernel installs the mask for the call even when events
+                // are ready: a pending signal it lets in is delivered now.
+                threads::let_signals_in(sigmask);
+            }
             return got as i32;
         }
         match wait(ctl, pin, deadline, sigmask) {
@@ -918,7 +956,11 @@ fn reap(ctl: &Control, pid: i32, out: *mut io_event, max: c_long) -> Result<u32,
     ctl.reap.with(|| {
         let head = ctl.head().load(Ordering::Acquire) % ctl.nr;
         let tail = ctl.tail().load(Ordering::Acquire) % ctl.nr;
-        let ready = if tail >= head { tail - head } else { tail + ctl.nr - head };
+        let ready = if tail >= head {
+            tail - head
+        } else {
+            tail + ctl.nr - head
+        };
         let n = (ready as c_long).min(max) as u32;
         if n == 0 {
             return Ok(0);
@@ -938,7 +980,8 @@ fn reap(ctl: &Control, pid: i32, out: *mut io_event, max: c_long) -> Result<u32,
             // SAFETY: `first` (then n - first) events of our mapped ring.
             let a = unsafe { core::slice::from_raw_parts(ctl.slot(head).cast::<u8>(), first as usize * ev) };
             // SAFETY: as above, from slot 0.
-            let b = unsafe { core::slice::from_raw_parts(ctl.slot(0).cast::<u8>(), (n - first) as usize * ev) };
+            let b =
+                unsafe { core::slice::from_raw_parts(ctl.slot(0).cast::<u8>(), (n - first) as usize * ev) };
             if !sys::write_user(pid, out as usize, a) || !sys::write_user(pid, out as usize + a.len(), b) {
                 return Err(libc::EFAULT);
             }
@@ -1024,4 +1067,3 @@ pub(crate) fn destroy(pin: EmuPin) -> i32 {
     unsafe { sys::unmap(base as *mut u8, len) };
     0
 }
-

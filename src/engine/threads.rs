@@ -119,7 +119,10 @@ fn global() -> Option<&'static Global> {
                         running: false,
                         wake: -1,
                     }),
-                    pool: Mutex::new(Pool { fds: [-1; POOL], n: 0 }),
+                    pool: Mutex::new(Pool {
+                        fds: [-1; POOL],
+                        n: 0,
+                    }),
                 };
                 // SAFETY: our page, which nobody reads before init is 2.
                 unsafe { page.write(g) };
@@ -192,8 +195,7 @@ pub(crate) fn kick(n: usize) {
         if w >= MAX_WORKERS {
             break;
         }
-        if g
-            .workers
+        if g.workers
             .compare_exchange(w, w + 1, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
@@ -285,7 +287,14 @@ fn execute(req: *mut Req) {
                 0
             }
         }
-        op => rw(r.fd, !(op == CMD_PREAD || op == CMD_PREADV), r.iov, r.iovcnt, r.offset, r.rw_flags),
+        op => rw(
+            r.fd,
+            !(op == CMD_PREAD || op == CMD_PREADV),
+            r.iov,
+            r.iovcnt,
+            r.offset,
+            r.rw_flags,
+        ),
     };
     complete(req, res);
 }
@@ -329,7 +338,11 @@ pub(crate) fn rw(fd: i32, write: bool, iov: *const libc::iovec, cnt: i32, offset
 /// The ready mask of `fd` for `events` now (0: not ready).
 pub(crate) fn poll_now(fd: i32, events: i16) -> i16 {
     let _keep = sys::KeepErrno::new();
-    let mut p = libc::pollfd { fd, events, revents: 0 };
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
     // SAFETY: one pollfd of ours, no waiting.
     let r = unsafe { libc::poll(&mut p, 1, 0) };
     if r > 0 {
@@ -391,14 +404,26 @@ extern "C" fn poller(_: *mut c_void) -> *mut c_void {
                 cap = want;
             }
             // SAFETY: index 0 of our array of `cap` entries.
-            unsafe { fds.write(libc::pollfd { fd: p.wake, events: libc::POLLIN, revents: 0 }) };
+            unsafe {
+                fds.write(libc::pollfd {
+                    fd: p.wake,
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+            };
             let mut r = p.head;
             let mut i = 1;
             while !r.is_null() {
                 // SAFETY: a listed record; i < n + 1 <= cap.
                 let (fd, events, next) = unsafe { ((*r).fd, (*r).events, (*r).next) };
                 // SAFETY: i < cap.
-                unsafe { fds.add(i).write(libc::pollfd { fd, events, revents: 0 }) };
+                unsafe {
+                    fds.add(i).write(libc::pollfd {
+                        fd,
+                        events,
+                        revents: 0,
+                    })
+                };
                 // SAFETY: i < cap.
                 unsafe { reqs.add(i).write(r) };
                 r = next;
@@ -428,10 +453,10 @@ extern "C" fn poller(_: *mut c_void) -> *mut c_void {
             if rev == 0 {
                 continue;
             }
-            if !unlink_poll(g, |r| r == req) .is_null() {
+            if !unlink_poll(g, |r| r == req).is_null() {
                 // SAFETY: unlinked just now: ours.
-                let events = unsafe { (*req).events };
-                complete(req, i64::from(rev & events));
+                let (events, kind) = unsafe { ((*req).events, (*req).kind) };
+                complete(req, i64::from(wake_mask(kind, rev, events)));
             }
         }
     }
@@ -442,6 +467,37 @@ extern "C" fn poller(_: *mut c_void) -> *mut c_void {
     // SAFETY: as above.
     unsafe { libc::free(reqs.cast()) };
     ptr::null_mut()
+}
+
+/// The mask a poll that became ready later reports. The kernel completes it
+/// from the wake-up, with the mask the file's waker passes, unfiltered (a
+/// pipe's reader is woken with IN|RDNORM, a socket's with IN|PRI|RDNORM|
+/// RDBAND, an eventfd's with IN); a hang-up or error wakes without one, and
+/// then the file's poll mask filtered by the request is reported.
+fn wake_mask(kind: u32, revents: i16, events: i16) -> i16 {
+    use libc::{
+        POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLLRDBAND, POLLRDHUP, POLLRDNORM, POLLWRBAND,
+        POLLWRNORM,
+    };
+    if revents & (POLLHUP | POLLERR | POLLNVAL | POLLRDHUP) != 0 {
+        return revents & events;
+    }
+    let mut key = 0;
+    if revents & (POLLIN | POLLRDNORM | POLLPRI | POLLRDBAND) != 0 {
+        key |= match kind {
+            libc::S_IFIFO => POLLIN | POLLRDNORM,
+            libc::S_IFSOCK => POLLIN | POLLPRI | POLLRDNORM | POLLRDBAND,
+            _ => POLLIN,
+        };
+    }
+    if revents & (POLLOUT | POLLWRNORM | POLLWRBAND) != 0 {
+        key |= match kind {
+            libc::S_IFIFO => POLLOUT | POLLWRNORM,
+            libc::S_IFSOCK => POLLOUT | POLLWRNORM | POLLWRBAND,
+            _ => POLLOUT,
+        };
+    }
+    key
 }
 
 /// Unlinks the first pending poll matching `pick`; null when none does.
@@ -497,10 +553,15 @@ pub(crate) fn cancel_all(ctl: &Control) {
 
 /// CLOCK_MONOTONIC in nanoseconds.
 fn now_ns() -> u64 {
-    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: writes our timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    (t.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(t.tv_nsec as u64)
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64)
 }
 
 fn sleep_ns(ns: u64) {
@@ -518,7 +579,9 @@ pub(crate) fn deadline(t: &libc::timespec) -> u64 {
     if t.tv_sec < 0 || (t.tv_sec == 0 && t.tv_nsec <= 0) {
         return 0;
     }
-    let rel = (t.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(t.tv_nsec.max(0) as u64);
+    let rel = (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec.max(0) as u64);
     now_ns().saturating_add(rel)
 }
 
@@ -597,4 +660,17 @@ pub(crate) fn sleep_on(efd: i32, deadline: Option<u64>, sigmask: *const libc::si
         return emu::Wait::TimedOut;
     }
     emu::Wait::Woken
+}
+
+/// Runs the handlers of pending signals that `sigmask` lets in, as the
+/// kernel's `io_pgetevents` does on its way out (a zero-timeout `ppoll` with
+/// the mask installs it for an instant).
+pub(crate) fn let_signals_in(sigmask: *const libc::sigset_t) {
+    let _keep = sys::KeepErrno::new();
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: no descriptors, our timespec, the caller's mask (checked readable).
+    unsafe { libc::ppoll(ptr::null_mut(), 0, &zero, sigmask) };
 }

@@ -2,32 +2,62 @@
 //! `tests/ctests.rs` (same behaviour from both libraries) and
 //! `tests/differences.rs` (the documented differences).
 //!
-//! Ours is taken from `$LIBAIO_RS_BUILD_DIR` (default `build/`, made by
-//! `make`); Debian's from `$LIBAIO_RS_REFERENCE` (default: the system's
-//! `libaio.so.1`, installed by the `libaio1` package).
+//! Ours is taken from `$LIBAIO_RS_BUILD_DIR` (default `build/`), after `make`
+//! has brought it up to date with the sources being tested: a library left
+//! there by an earlier `make` must not pass for them. Debian's comes from
+//! `$LIBAIO_RS_REFERENCE` (default: the system's `libaio.so.1`, installed by
+//! the `libaio1` package).
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use std::{env, fs};
 
 /// No program of the suites should take more than a few seconds.
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Our `libaio.so.1`, resolved.
+/// Our `libaio.so.1`, resolved, once `make` has brought it up to date.
 pub fn ours() -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(build_ours)
+        .clone()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs the Makefile's rule for the shared object, once per test process.
+/// Cargo holds no lock while tests run, so the nested `cargo build` in it
+/// cannot wait for this one.
+fn build_ours() -> Result<PathBuf, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = env::var_os("LIBAIO_RS_BUILD_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("build"));
+        .unwrap_or_else(|| root.join("build"));
+    let dir = root.join(dir); // a relative one is taken from the repository root
+    let target = dir.join("libaio.so.1.0.2");
+    let out = Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(root)
+        .arg(format!("B={}", dir.display()))
+        .arg(&target)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run make to build our library: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`make {}` failed ({}), so the C suite has no library built from these sources:\n{}{}",
+            target.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
     let so = dir.join("libaio.so.1");
-    assert!(
-        so.exists(),
-        "{} is missing: run `make` (or `make check`) first",
-        so.display()
-    );
-    fs::canonicalize(so).expect("our library resolves")
+    fs::canonicalize(&so).map_err(|e| format!("{}: {e} after make", so.display()))
 }
 
 /// Debian's `libaio.so.1`, resolved.
@@ -50,14 +80,58 @@ pub fn reference() -> PathBuf {
     panic!("Debian's libaio.so.1 is not installed (apt-get install libaio1), or set LIBAIO_RS_REFERENCE");
 }
 
-/// A directory holding only `libaio.so.1 -> lib`, for LD_LIBRARY_PATH.
-fn lib_dir_for(lib: &Path, tag: &str) -> PathBuf {
-    let dir = env::temp_dir().join(format!("libaio-rs-ctests-{}-{tag}", std::process::id()));
-    fs::create_dir_all(&dir).expect("temp dir");
-    let link = dir.join("libaio.so.1");
-    let _ = fs::remove_file(&link);
-    std::os::unix::fs::symlink(lib, &link).expect("symlink");
-    dir
+/// Per-run scratch space, removed when dropped (after the run, or when the
+/// test panics): `lib/` holds only `libaio.so.1 -> lib`, for
+/// LD_LIBRARY_PATH, and `tmp/` is the program's `$CTEST_TMPDIR`.
+struct RunDir(PathBuf);
+
+const RUN_DIR_PREFIX: &str = "libaio-rs-ctests-";
+
+impl RunDir {
+    fn new(lib: &Path, tag: &str) -> RunDir {
+        static SWEPT: OnceLock<()> = OnceLock::new();
+        SWEPT.get_or_init(sweep_dead);
+        let dir = RunDir(env::temp_dir().join(format!("{RUN_DIR_PREFIX}{}-{tag}", std::process::id())));
+        let _ = fs::remove_dir_all(&dir.0);
+        fs::create_dir_all(dir.lib()).expect("temp dir");
+        fs::create_dir_all(dir.tmp()).expect("temp dir");
+        std::os::unix::fs::symlink(lib, dir.lib().join("libaio.so.1")).expect("symlink");
+        dir
+    }
+
+    fn lib(&self) -> PathBuf {
+        self.0.join("lib")
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.0.join("tmp")
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Removes run directories left by test processes that no longer exist
+/// (killed before their guards ran).
+fn sweep_dead() {
+    let Ok(entries) = fs::read_dir(env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(RUN_DIR_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
 }
 
 /// How a run ended and what it printed.
@@ -99,11 +173,27 @@ impl Outcome {
 /// Runs `prog` with `lib` as its `libaio.so.1`, a scratch `$CTEST_TMPDIR`,
 /// no stdin, and a time limit.
 pub fn run_with(prog: &Path, lib: &Path, tag: &str) -> Outcome {
-    let tmp = env::temp_dir().join(format!("libaio-rs-ctest-tmp-{}-{tag}", std::process::id()));
-    fs::create_dir_all(&tmp).expect("temp dir");
-    let mut child = Command::new(prog)
-        .env("LD_LIBRARY_PATH", lib_dir_for(lib, tag))
-        .env("CTEST_TMPDIR", &tmp)
+    run_with_env(prog, lib, tag, &[])
+}
+
+/// [`run_with`], with extra environment variables (our library's switches,
+/// which are otherwise removed so that the caller's environment cannot
+/// change what is tested).
+pub fn run_with_env(prog: &Path, lib: &Path, tag: &str, vars: &[(&str, &str)]) -> Outcome {
+    let dir = RunDir::new(lib, tag);
+    let mut cmd = Command::new(prog);
+    for v in [
+        "LIBAIO_RS_ENGINE",
+        "LIBAIO_RS_DEBUG",
+        "LIBAIO_RS_REAP",
+        "LIBAIO_RS_FALLBACK_EAGAIN",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.envs(vars.iter().copied());
+    let mut child = cmd
+        .env("LD_LIBRARY_PATH", dir.lib())
+        .env("CTEST_TMPDIR", dir.tmp())
         .env_remove("LD_PRELOAD")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -136,7 +226,7 @@ pub fn run_with(prog: &Path, lib: &Path, tag: &str) -> Outcome {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let _ = fs::remove_dir_all(&tmp);
+    drop(dir);
     Outcome {
         code: status.and_then(|s| s.code()),
         signal: status.and_then(|s| s.signal()),
