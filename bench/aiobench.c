@@ -1,10 +1,10 @@
 /*
  * aiobench: Debian's libaio against ours, both loaded into one process.
  *
- *   aiobench pair LIB_A LIB_B poll  BATCH      [-t s] [-s ms]
- *   aiobench pair LIB_A LIB_B read  QD FILE    [-t s] [-s ms]
+ *   aiobench pair LIB_A LIB_B poll  BATCH      [-t s] [-s ms] [-a ARRAYS] [-c 1]
+ *   aiobench pair LIB_A LIB_B read  QD FILE    [-t s] [-s ms] [-a ARRAYS] [-c 1]
  *   aiobench pair LIB_A LIB_B soak  QD FILE    [-t s] [-s ms]
- *   aiobench count LIB poll BATCH | read QD FILE  -n OPS
+ *   aiobench count LIB poll BATCH | read QD FILE  -n OPS [-a ARRAYS]
  *   aiobench calls LIB BATCH -n ROUNDS
  *
  * Workloads (an operation is one I/O: one iocb submitted and reaped):
@@ -13,6 +13,10 @@
  *   read: 4 KiB random O_DIRECT reads of FILE (a file or a block device) with
  *         QD in flight: reap at least one (min_nr 1, nr QD, no timeout) and
  *         resubmit as many in one io_submit, as fio does.
+ * -a ARRAYS: each reap (io_getevents call) writes into the next of ARRAYS
+ * distinct event arrays in turn (default 1), as a program with one array per
+ * thread, on each thread's stack, does. Each array lies in its own mapping
+ * behind a guard page, like a thread stack, so no two share a page.
  *
  * pair: both libraries are dlopen()ed (RTLD_LOCAL: each keeps its own
  * symbols) and take turns in slices of -s ms (default 50) for -t seconds of
@@ -20,12 +24,20 @@
  * the same moments. A read slice starts with QD reads submitted and ends by
  * reaping what is still in flight. Prints
  *   "a_ns_per_op=X b_ns_per_op=Y a_ops=N b_ops=M".
+ * pair -c 1: the same slices, but counting this thread's system calls during
+ * each library's slices (perf_event_open on the raw_syscalls:sys_enter
+ * tracepoint, switched on and off around each slice), so both libraries are
+ * counted under the same conditions in one process. Counting slows system
+ * calls, so times from such a run are not reported. Prints
+ *   "a_syscalls_per_op=X b_syscalls_per_op=Y a_syscalls_per_reap=Z b_syscalls_per_reap=W"
+ * or exits with status 3 when the counter cannot be opened.
  * soak: `read` in slices of -s ms (default 1000) for -t seconds of each, one
  * line per 10 s of each library's own running time:
  *   "window=K a_ops_per_s=X b_ops_per_s=Y", then "a_eagain=N b_eagain=M"
  * (io_submit answers of -EAGAIN, which a healthy run never sees).
- * count: exactly OPS operations on one library, untimed, for counting system
- * calls from outside (run with N and 2N: the difference leaves set-up out).
+ * count: at least OPS operations on one library, untimed, for counting system
+ * calls from outside; prints "ops=N reaps=R" (R: io_getevents calls). Run
+ * with a small and a large OPS: the difference leaves set-up out.
  * calls: ROUNDS rounds of `poll` on one library, for valgrind --tool=callgrind.
  *
  * The line "lib: PATH" on stderr names each file really loaded.
@@ -37,6 +49,7 @@
 #include <libaio.h>
 #include <link.h>
 #include <linux/fs.h>
+#include <linux/perf_event.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,7 +57,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,9 +75,12 @@ struct lib {
 	int n; /* batch or queue depth */
 	struct iocb *cbs;
 	struct iocb **cbp;
-	struct io_event *evs;
+	struct io_event *evs;     /* the array of the current reap */
+	struct io_event **arrays; /* -a: the arrays taken in turn */
+	int narrays, next_array;
 	int inflight;
-	long ops, eagain;
+	long ops, eagain, reaps;
+	long long syscalls; /* pair -c */
 	double seconds;
 };
 
@@ -107,6 +125,21 @@ static double now(void)
 	return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+static int narrays = 1; /* -a */
+
+/* An array of n events in a mapping of its own, after a guard page (like a
+ * thread stack), placed near the mapping's end as a stack variable would be. */
+static struct io_event *mapped_events(int n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t need = n * sizeof(struct io_event) + 256;
+	size_t len = page + (need + page - 1) / page * page;
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED || mprotect(m, page, PROT_NONE) != 0)
+		die("mmap");
+	return (struct io_event *)(m + len - need);
+}
+
 /* A context for n requests in flight, with n iocbs, pointers and events. */
 static void setup_ctx(struct lib *l, int n)
 {
@@ -115,9 +148,28 @@ static void setup_ctx(struct lib *l, int n)
 		die("io_setup");
 	l->cbs = calloc(n, sizeof(*l->cbs));
 	l->cbp = calloc(n, sizeof(*l->cbp));
-	l->evs = calloc(n, sizeof(*l->evs));
-	if (!l->cbs || !l->cbp || !l->evs)
+	l->narrays = narrays;
+	l->arrays = calloc(narrays, sizeof(*l->arrays));
+	if (!l->cbs || !l->cbp || !l->arrays)
 		die("calloc");
+	for (int i = 0; i < narrays; i++)
+		if (!(l->arrays[i] = narrays == 1 ? calloc(n, sizeof(struct io_event)) : mapped_events(n)))
+			die("calloc");
+	l->evs = l->arrays[0];
+}
+
+/* The array the next reap writes into. */
+static inline void next_events(struct lib *l)
+{
+	l->evs = l->arrays[l->next_array];
+	if (++l->next_array == l->narrays)
+		l->next_array = 0;
+}
+
+static inline int reap(struct lib *l, long min_nr, long nr, struct io_event *evs)
+{
+	l->reaps++;
+	return l->getevents(l->ctx, min_nr, nr, evs, NULL);
 }
 
 /* ---- poll: IO_CMD_POLL on an always-ready eventfd ---- */
@@ -144,8 +196,9 @@ static inline int poll_round(struct lib *l)
 		fprintf(stderr, "aiobench: io_submit = %d\n", r);
 		exit(2);
 	}
+	next_events(l);
 	for (int got = 0; got < batch;) {
-		r = l->getevents(l->ctx, batch - got, batch - got, l->evs + got, NULL);
+		r = reap(l, batch - got, batch - got, l->evs + got);
 		if (r <= 0) {
 			fprintf(stderr, "aiobench: io_getevents = %d\n", r);
 			exit(2);
@@ -232,7 +285,8 @@ static void read_start(struct lib *l)
 /* Reaps at least one read and checks them; resubmits as many unless draining. */
 static inline int read_round(struct lib *l, int resubmit)
 {
-	int r = l->getevents(l->ctx, 1, l->n, l->evs, NULL);
+	next_events(l);
+	int r = reap(l, 1, l->n, l->evs);
 	if (r <= 0) {
 		fprintf(stderr, "aiobench: io_getevents = %d\n", r);
 		exit(2);
@@ -256,9 +310,61 @@ static inline int read_round(struct lib *l, int resubmit)
 
 enum workload { POLL, READ };
 
-/* Runs one slice of `ms` on l; adds its operations and time. */
+/* ---- counting this thread's system calls (pair -c) ---- */
+
+static int sc_fd = -1;
+static long long sc_last, sc_own; /* last reading; calls of a bare on/off */
+
+static long long sc_read(void)
+{
+	long long v;
+	if (read(sc_fd, &v, sizeof(v)) != sizeof(v))
+		die("read of the syscall counter");
+	return v;
+}
+
+/* The tracepoint's id, from tracefs wherever it is mounted. */
+static int sc_open(void)
+{
+	const char *ids[] = { "/sys/kernel/tracing/events/raw_syscalls/sys_enter/id",
+			      "/sys/kernel/debug/tracing/events/raw_syscalls/sys_enter/id" };
+	long long id = -1;
+	for (unsigned i = 0; i < sizeof(ids) / sizeof(ids[0]) && id < 0; i++) {
+		FILE *f = fopen(ids[i], "r");
+		if (f) {
+			if (fscanf(f, "%lld", &id) != 1)
+				id = -1;
+			fclose(f);
+		}
+	}
+	if (id < 0)
+		return -1;
+	struct perf_event_attr a;
+	memset(&a, 0, sizeof(a));
+	a.type = PERF_TYPE_TRACEPOINT;
+	a.size = sizeof(a);
+	a.config = id;
+	a.disabled = 1;
+	sc_fd = syscall(SYS_perf_event_open, &a, 0 /* this thread */, -1, -1, 0);
+	if (sc_fd < 0)
+		return -1;
+	/* The disabling ioctl is itself counted (it enters while counting is
+	 * on): measure what a bare on/off adds, to take it off every slice. */
+	sc_last = sc_read();
+	ioctl(sc_fd, PERF_EVENT_IOC_ENABLE, 0);
+	ioctl(sc_fd, PERF_EVENT_IOC_DISABLE, 0);
+	long long v = sc_read();
+	sc_own = v - sc_last;
+	sc_last = v;
+	return 0;
+}
+
+/* Runs one slice of `ms` on l; adds its operations and time (and with
+ * pair -c its system calls). */
 static void slice(struct lib *l, enum workload w, double ms)
 {
+	if (sc_fd >= 0)
+		ioctl(sc_fd, PERF_EVENT_IOC_ENABLE, 0);
 	double start = now(), end = start + ms / 1000;
 	long ops = 0;
 	if (w == POLL) {
@@ -277,6 +383,12 @@ static void slice(struct lib *l, enum workload w, double ms)
 	}
 	l->seconds += now() - start;
 	l->ops += ops;
+	if (sc_fd >= 0) {
+		ioctl(sc_fd, PERF_EVENT_IOC_DISABLE, 0);
+		long long v = sc_read();
+		l->syscalls += v - sc_last - sc_own;
+		sc_last = v;
+	}
 }
 
 struct opts {
@@ -290,6 +402,8 @@ static void pair(struct lib *a, struct lib *b, enum workload w, struct opts *o, 
 	slice(a, w, o->slice_ms);
 	slice(b, w, o->slice_ms);
 	a->ops = b->ops = 0;
+	a->reaps = b->reaps = 0;
+	a->syscalls = b->syscalls = 0;
 	a->seconds = b->seconds = 0;
 	a->eagain = b->eagain = 0;
 	long wa = 0, wb = 0;
@@ -307,6 +421,11 @@ static void pair(struct lib *a, struct lib *b, enum workload w, struct opts *o, 
 	}
 	if (soak)
 		printf("a_eagain=%ld b_eagain=%ld\n", a->eagain, b->eagain);
+	else if (sc_fd >= 0)
+		printf("a_syscalls_per_op=%.4f b_syscalls_per_op=%.4f a_syscalls_per_reap=%.4f "
+		       "b_syscalls_per_reap=%.4f a_ops=%ld b_ops=%ld\n",
+		       (double)a->syscalls / a->ops, (double)b->syscalls / b->ops,
+		       (double)a->syscalls / a->reaps, (double)b->syscalls / b->reaps, a->ops, b->ops);
 	else
 		printf("a_ns_per_op=%.1f b_ns_per_op=%.1f a_ops=%ld b_ops=%ld\n", a->seconds * 1e9 / a->ops,
 		       b->seconds * 1e9 / b->ops, a->ops, b->ops);
@@ -323,13 +442,13 @@ static void count(struct lib *l, enum workload w, long ops)
 		while (done < ops)
 			done += read_round(l, 1);
 	}
-	printf("ops=%ld\n", done);
+	printf("ops=%ld reaps=%ld\n", done, l->reaps);
 }
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: aiobench pair LIB_A LIB_B poll BATCH | read|soak QD FILE  [-t s] [-s ms]\n"
-			"       aiobench count LIB poll BATCH | read QD FILE  -n OPS\n"
+	fprintf(stderr, "usage: aiobench pair LIB_A LIB_B poll BATCH | read|soak QD FILE  [-t s] [-s ms] [-a ARRAYS] [-c 1]\n"
+			"       aiobench count LIB poll BATCH | read QD FILE  -n OPS [-a ARRAYS]\n"
 			"       aiobench calls LIB BATCH -n ROUNDS\n");
 	exit(2);
 }
@@ -356,6 +475,7 @@ int main(int argc, char **argv)
 		file = argv[argi++];
 	}
 	struct opts o = { .seconds = 1.0, .slice_ms = soak ? 1000 : 50, .ops = 0 };
+	int counting = 0;
 	for (; argi + 1 < argc; argi += 2) {
 		if (!strcmp(argv[argi], "-t"))
 			o.seconds = atof(argv[argi + 1]);
@@ -363,11 +483,17 @@ int main(int argc, char **argv)
 			o.slice_ms = atof(argv[argi + 1]);
 		else if (!strcmp(argv[argi], "-n"))
 			o.ops = atol(argv[argi + 1]);
+		else if (!strcmp(argv[argi], "-a"))
+			narrays = atoi(argv[argi + 1]);
+		else if (!strcmp(argv[argi], "-c"))
+			counting = atoi(argv[argi + 1]);
 		else
 			usage();
 	}
 	if (param < 1)
 		die("BATCH/QD must be at least 1");
+	if (narrays < 1)
+		die("ARRAYS must be at least 1");
 
 	struct lib libs[2];
 	memset(libs, 0, sizeof(libs));
@@ -379,6 +505,11 @@ int main(int argc, char **argv)
 			read_setup(&libs[i], param, file);
 	}
 	if (!strcmp(cmd, "pair")) {
+		if (counting && (soak || sc_open() != 0)) {
+			fprintf(stderr, "aiobench: cannot count system calls here (perf_event_open of "
+					"raw_syscalls:sys_enter: needs tracefs and root)\n");
+			return 3;
+		}
 		pair(&libs[0], &libs[1], w, &o, soak);
 	} else if (!strcmp(cmd, "count")) {
 		if (o.ops <= 0)

@@ -11,6 +11,9 @@
 #   2. 4 KiB random O_DIRECT reads of a file on /dev/shm, QD 1, 32, 128;
 #   3. the same from a loop device backed by a tmpfs file, QD 32 and 128
 #      (real asynchronous completions; skipped where losetup cannot work);
+#   3b. (arrays64) rows 1 and 2 reaping through 64 distinct event arrays in
+#      turn, each in its own mapping like a thread's stack: poll batch 1
+#      (one operation is one reap) and /dev/shm reads at QD 32;
 #   4. fio (ioengine=libaio) 4 KiB randread QD 1 and 32 on /dev/shm: plain fio
 #      (Debian's libaio) against LD_PRELOAD of ours, alternate runs; plus a
 #      crc32c-verified write pass on ours.
@@ -19,17 +22,39 @@
 # slices, so that the machine's own ups and downs show in both columns), with
 # the throughput of each 10 s and the count of -EAGAIN from io_submit.
 #
-# Syscalls per operation come from a separate pass that counts system calls
-# (perf's raw_syscalls tracepoint where perf works, else strace -c -f) for N
-# and 2N operations of one library: the difference over N leaves set-up out.
+# System calls per operation and per reap (io_getevents call) come from a
+# separate pass, as counting slows system calls: aiobench counts its own
+# (perf_event_open on the raw_syscalls:sys_enter tracepoint, on only during each
+# library's slices), both libraries in turns in one process as above; where it
+# cannot, perf stat (else strace -c -f) counts one library's process at N/10
+# and N operations, the difference leaving set-up and warm-up out. Either way
+# BENCH_COUNT_RUNS counts per library, alternating, and the medians shown.
+# Where completions are asynchronous (the loop device) the count per operation
+# depends on how many completions each reap finds, which scheduling decides: it
+# swings by up to 10x from one count to the next, for either library, so a
+# single count compares nothing (README, Benchmark). Such rows get a note with the
+# range and the ratio ours/libaio within each count.
 #
 # The markdown report goes to bench/out/bench-<date>.md (and bench/out/latest.md).
 #
 # Environment: BENCH_RUNS (9), BENCH_SECONDS per run (1), BENCH_SOAK_SECONDS
 # (60), BENCH_FIO_SECONDS (3), LIBAIO_RS_REFERENCE (Debian's libaio.so.1),
-# LIBAIO_RS_BUILD_DIR (build), BENCH_ONLY (space-separated row groups to run:
-# poll shm loop fio calls soak).
+# LIBAIO_RS_BUILD_DIR (build), BENCH_COUNT_RUNS (BENCH_RUNS), BENCH_ONLY
+# (space-separated row groups to run: poll shm loop arrays64 fio calls soak),
+# which `--only GROUP...` on the command line sets too, e.g.
+#   bench/run.sh --only arrays64     (about 1 minute)
 set -u
+if [ "${1:-}" = "--only" ]; then
+	shift
+	BENCH_ONLY="$*"
+	set --
+elif [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+	sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//; /^set -u/d'
+	exit 0
+elif [ $# -gt 0 ]; then
+	echo "usage: bench/run.sh [--only GROUP...]  (groups: poll shm loop arrays64 fio calls soak)" >&2
+	exit 2
+fi
 cd "$(dirname "$0")/.."
 root=$PWD
 out=$root/bench/out
@@ -39,7 +64,14 @@ RUNS=${BENCH_RUNS:-9}
 SECS=${BENCH_SECONDS:-1}
 SOAK=${BENCH_SOAK_SECONDS:-60}
 FIO_SECS=${BENCH_FIO_SECONDS:-3}
-ONLY=${BENCH_ONLY:-poll shm loop fio calls soak}
+ONLY=${BENCH_ONLY:-poll shm loop arrays64 fio calls soak}
+COUNT_RUNS=${BENCH_COUNT_RUNS:-$RUNS}
+for g in $ONLY; do
+	case $g in
+	poll | shm | loop | arrays64 | fio | calls | soak) ;;
+	*) echo "bench: unknown row group '$g' (poll shm loop arrays64 fio calls soak)" >&2; exit 2 ;;
+	esac
+done
 ours=$(realpath "${LIBAIO_RS_BUILD_DIR:-build}/libaio.so.1")
 theirs=""
 for c in ${LIBAIO_RS_REFERENCE:-} /usr/lib/x86_64-linux-gnu/libaio.so.1 /lib/x86_64-linux-gnu/libaio.so.1; do
@@ -71,6 +103,7 @@ median() { sort -g | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]}'
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | head -1; }
 
 # Counts the system calls of a command: all of them, or those named in $COUNT_ONLY.
+# The command's own output goes to $work/cmd.out.
 if perf stat -x, -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
 	counter="perf (raw_syscalls:sys_enter)"
 	count_syscalls() {
@@ -79,7 +112,7 @@ if perf stat -x, -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
 			ev=$(printf 'syscalls:sys_enter_%s,' ${COUNT_ONLY//,/ })
 			ev=${ev%,}
 		fi
-		perf stat -x, -e "$ev" -o "$work/perf.txt" -- "$@" >/dev/null 2>&1 || return 1
+		perf stat -x, -e "$ev" -o "$work/perf.txt" -- "$@" >"$work/cmd.out" 2>/dev/null || return 1
 		awk -F, '$1 ~ /^[0-9]+$/ {s += $1} END {print s + 0}' "$work/perf.txt"
 	}
 elif command -v strace >/dev/null; then
@@ -87,31 +120,95 @@ elif command -v strace >/dev/null; then
 	count_syscalls() {
 		local filter=()
 		[ -n "${COUNT_ONLY:-}" ] && filter=(-e "trace=$COUNT_ONLY")
-		strace -f -c "${filter[@]}" -o "$work/strace.txt" -- "$@" >/dev/null 2>&1 || return 1
+		strace -f -c "${filter[@]}" -o "$work/strace.txt" -- "$@" >"$work/cmd.out" 2>/dev/null || return 1
 		awk '$NF == "total" {print $4}' "$work/strace.txt"
 	}
 else
 	counter=""
 fi
+# Preferred for aiobench's rows: aiobench counts its own system calls, per
+# library, in the same alternating slices, so both meet the same conditions.
+COUNT_SECS=${BENCH_COUNT_SECONDS:-0.5}
+inproc=0
+counted_with="${counter:-nothing (no perf or strace)} between N/10 and N operations, one process per count"
+if "$bin" pair "$theirs" "$theirs" poll 1 -t 0.01 -c 1 >/dev/null 2>&1; then
+	inproc=1
+	counted_with="aiobench itself (perf_event_open on raw_syscalls:sys_enter, on during each library's slices), ${COUNT_SECS} s per library per count in alternating 50 ms slices"
+fi
 
-# syscalls per op: (count(2N) - count(N)) / N for one library's workload.
-per_op_syscalls() {
+# One count of one library's workload at N/10 and N operations: prints the
+# system calls per operation and per reap in between ("n/a n/a" on failure).
+count_once() {
 	local lib=$1 n=$2
 	shift 2
-	[ -n "$counter" ] || { echo "n/a"; return; }
-	local a b
-	a=$(count_syscalls "$bin" count "$lib" "$@" -n "$n") || { echo "n/a"; return; }
-	b=$(count_syscalls "$bin" count "$lib" "$@" -n $((2 * n))) || { echo "n/a"; return; }
-	awk -v a="$a" -v b="$b" -v n="$n" 'BEGIN {printf "%.3f", (b - a) / n}'
+	local c0 c1 o0 o1 r0 r1
+	c0=$(count_syscalls "$bin" count "$lib" "$@" -n $((n / 10))) || { echo "n/a n/a"; return; }
+	o0=$(field ops <"$work/cmd.out") r0=$(field reaps <"$work/cmd.out")
+	c1=$(count_syscalls "$bin" count "$lib" "$@" -n "$n") || { echo "n/a n/a"; return; }
+	o1=$(field ops <"$work/cmd.out") r1=$(field reaps <"$work/cmd.out")
+	awk -v c0="$c0" -v c1="$c1" -v o0="$o0" -v o1="$o1" -v r0="$r0" -v r1="$r1" \
+		'BEGIN {if (o1 > o0 && r1 > r0) printf "%.4f %.4f", (c1 - c0) / (o1 - o0), (c1 - c0) / (r1 - r0); else print "n/a n/a"}'
+}
+
+# COUNT_RUNS counts of each library, alternating which goes first: in one
+# process taking turns with the other (aiobench pair -c 1) where it can count
+# its own system calls, else one process per count (count_once). Sets sc_t/sc_o
+# (median syscalls per op, libaio/ours), rp_t/rp_o (per reap) and spread (the
+# range per op, when counts differ by more than 0.005 between runs).
+count_pair() {
+	local n=$1
+	shift
+	sc_t=n/a sc_o=n/a rp_t=n/a rp_o=n/a spread=""
+	local t=() o=() tr=() orr=() pr=() i x who r ta oa
+	for ((i = 0; i < COUNT_RUNS; i++)); do
+		if [ "$inproc" = 1 ]; then
+			if ((i % 2)); then
+				r=$("$bin" pair "$ours" "$theirs" "$@" -t "$COUNT_SECS" -c 1 2>/dev/null) ta=b oa=a
+			else
+				r=$("$bin" pair "$theirs" "$ours" "$@" -t "$COUNT_SECS" -c 1 2>/dev/null) ta=a oa=b
+			fi
+			t+=("$(field ${ta}_syscalls_per_op <<<"$r")") tr+=("$(field ${ta}_syscalls_per_reap <<<"$r")")
+			o+=("$(field ${oa}_syscalls_per_op <<<"$r")") orr+=("$(field ${oa}_syscalls_per_reap <<<"$r")")
+			pr+=("$(awk -v t="${t[-1]}" -v o="${o[-1]}" 'BEGIN {if (t > 0) printf "%.3f", o / t}')")
+			continue
+		fi
+		[ -n "$counter" ] || return
+		for who in $( ((i % 2)) && echo "o t" || echo "t o"); do
+			if [ "$who" = t ]; then
+				read -r -a x <<<"$(count_once "$theirs" "$n" "$@")"
+				t+=("${x[0]}") tr+=("${x[1]}")
+			else
+				read -r -a x <<<"$(count_once "$ours" "$n" "$@")"
+				o+=("${x[0]}") orr+=("${x[1]}")
+			fi
+		done
+	done
+	[[ " ${t[*]} ${o[*]} ${tr[*]} ${orr[*]} " == *" n/a "* || " ${t[*]} ${o[*]} " == *"  "* ]] && return
+	sc_t=$(printf '%s\n' "${t[@]}" | median | xargs printf '%.3f')
+	sc_o=$(printf '%s\n' "${o[@]}" | median | xargs printf '%.3f')
+	rp_t=$(printf '%s\n' "${tr[@]}" | median | xargs printf '%.3f')
+	rp_o=$(printf '%s\n' "${orr[@]}" | median | xargs printf '%.3f')
+	spread=$(printf '%s\n' "${t[@]}" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {if (hi - lo > 0.005) printf "libaio %.3f to %.3f", lo, hi}')
+	local so
+	so=$(printf '%s\n' "${o[@]}" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {if (hi - lo > 0.005) printf "ours %.3f to %.3f", lo, hi}')
+	[ -n "$so" ] && spread="${spread:+$spread, }$so"
+	# Counted in one process, both libraries met the same conditions: their
+	# ratio per count is steadier than either figure.
+	if [ -n "$spread" ] && [ ${#pr[@]} -gt 0 ]; then
+		spread="$spread; ours/libaio within each count: median $(printf '%s\n' "${pr[@]}" | median)"
+		spread="$spread ($(printf '%s\n' "${pr[@]}" | sort -g | head -1) to $(printf '%s\n' "${pr[@]}" | sort -g | tail -1))"
+	fi
 }
 
 rows=()
-# row NAME "libaio ns" "ours ns" "libaio ops/s" "ours ops/s" "libaio sc" "ours sc"
+notes=()
+# row NAME "libaio ns" "ours ns" "libaio ops/s" "ours ops/s" "libaio sc" "ours sc" ["libaio sc/reap" "ours sc/reap"]
 row() {
 	local ratio
 	ratio=$(awk -v o="$3" -v t="$2" 'BEGIN {if (t > 0) printf "%.3f", o / t; else print "n/a"}')
-	rows+=("| $1 | $2 | $3 | **$ratio** | $4 | $5 | $6 | $7 |")
-	printf '%-28s libaio %8s ns/op  ours %8s ns/op  ratio %s  syscalls/op %s -> %s\n' "$1" "$2" "$3" "$ratio" "$6" "$7" >&2
+	rows+=("| $1 | $2 | $3 | **$ratio** | $4 | $5 | $6 | $7 | ${8:-} | ${9:-} |")
+	printf '%-28s libaio %8s ns/op  ours %8s ns/op  ratio %s  syscalls/op %s -> %s  per reap %s -> %s\n' \
+		"$1" "$2" "$3" "$ratio" "$6" "$7" "${8:--}" "${9:--}" >&2
 }
 
 # RUNS paired processes of one workload: prints "ns_libaio ns_ours ops/s_libaio ops/s_ours".
@@ -134,13 +231,18 @@ interleave() {
 	echo "$mt $mo $(per_second "$mt") $(per_second "$mo")"
 }
 
+# bench_row NAME N WORKLOAD...: the timed pairs, then the syscall counts.
 bench_row() {
 	local name=$1 n=$2
 	shift 2
 	local res
 	read -r -a res <<<"$(interleave "$@")"
-	row "$name" "${res[0]}" "${res[1]}" "${res[2]}" "${res[3]}" \
-		"$(per_op_syscalls "$theirs" "$n" "$@")" "$(per_op_syscalls "$ours" "$n" "$@")"
+	count_pair "$n" "$@"
+	row "$name" "${res[0]}" "${res[1]}" "${res[2]}" "${res[3]}" "$sc_t" "$sc_o" "$rp_t" "$rp_o"
+	if [ -n "$spread" ]; then
+		notes+=("$name: syscalls per operation ranged over the $COUNT_RUNS counts: $spread.")
+		note "  ($spread)"
+	fi
 }
 
 # ---- 1. pure overhead ----
@@ -152,7 +254,7 @@ fi
 
 # ---- 2. /dev/shm file ----
 shmfile=$work/data
-if want shm || want fio || want loop || want soak; then
+if want shm || want fio || want loop || want soak || want arrays64; then
 	# 256 MiB of non-zero data.
 	head -c $((256 << 20)) /dev/urandom >"$shmfile" 2>/dev/null || truncate -s 256M "$shmfile"
 fi
@@ -165,7 +267,7 @@ if want shm; then
 		done
 	else
 		note "bench: O_DIRECT reads of a /dev/shm file fail here (tmpfs without O_DIRECT, Linux < 6.6): rows skipped"
-		rows+=("| /dev/shm read | skipped: tmpfs refuses O_DIRECT here (Linux < 6.6) | | | | | | |")
+		rows+=("| /dev/shm read | skipped: tmpfs refuses O_DIRECT here (Linux < 6.6) | | | | | | | | |")
 	fi
 fi
 
@@ -187,7 +289,20 @@ if want loop; then
 			bench_row "loop device read, QD $qd" 100000 read "$qd" "$loopdev"
 		done
 	else
-		rows+=("| loop device read | skipped: no loop device here (needs root, losetup, the loop driver) | | | | | | |")
+		rows+=("| loop device read | skipped: no loop device here (needs root, losetup, the loop driver) | | | | | | | | |")
+	fi
+fi
+
+# ---- 3b. 64 event arrays, reaped into in turn ----
+# Programs that reap into one array per thread (on its stack) use many
+# arrays; a library that must know an array before writing it from user space
+# pays for each one it does not know.
+if want arrays64; then
+	bench_row "poll, batch 1, 64 event arrays" 32000 poll 1 -a 64
+	if [ "$direct" = 1 ]; then
+		bench_row "/dev/shm read, QD 32, 64 event arrays" 50000 read 32 "$shmfile" -a 64
+	else
+		rows+=("| /dev/shm read, 64 event arrays | skipped: tmpfs refuses O_DIRECT here (Linux < 6.6) | | | | | | | | |")
 	fi
 fi
 
@@ -253,7 +368,7 @@ if want fio; then
 		note "$fio_verified"
 	else
 		note "bench: fio is not installed (apt-get install fio): fio rows skipped"
-		rows+=("| fio | skipped: fio not installed | | | | | | |")
+		rows+=("| fio | skipped: fio not installed | | | | | | | | |")
 	fi
 fi
 
@@ -296,14 +411,28 @@ report=$out/bench-$(date -u +%Y%m%d-%H%M%S).md
 	echo
 	echo "$date; $(nproc) CPUs ($cpu); Linux $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")."
 	echo "Medians of $RUNS runs, each ${SECS} s per library in alternating 50 ms slices in one process"
-	echo "(fio: $RUNS alternating runs of ${FIO_SECS} s each); syscalls per"
-	echo "operation counted with ${counter:-nothing (no perf or strace)} over N and 2N operations."
+	echo "(fio: $RUNS alternating runs of ${FIO_SECS} s each). System calls counted by"
+	echo "$counted_with; medians of $COUNT_RUNS counts"
+	echo "(fio: ${counter:-nothing}, one count at 20000 and 40000 I/Os). A reap is one io_getevents call."
 	echo "An operation is one I/O. Lower ns/op is better; **ours/libaio** below 1 means faster."
 	echo
-	echo "| workload | libaio ns/op | ours ns/op | ours/libaio | libaio ops/s | ours ops/s | libaio syscalls/op | ours syscalls/op |"
-	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	echo "| workload | libaio ns/op | ours ns/op | ours/libaio | libaio ops/s | ours ops/s | libaio syscalls/op | ours syscalls/op | libaio syscalls/reap | ours syscalls/reap |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 	printf '%s\n' "${rows[@]}"
 	echo
+	if [ ${#notes[@]} -gt 0 ]; then
+		echo "System calls per operation that vary from count to count: completions arrive while the"
+		echo "program runs, and how many each reap finds (so how many operations share one io_submit"
+		echo "and one io_getevents) depends on scheduling. The table shows medians:"
+		echo
+		printf '* %s\n' "${notes[@]}"
+		echo
+	fi
+	if want arrays64; then
+		echo "64 event arrays: each io_getevents call writes into the next of 64 arrays, each in its"
+		echo "own mapping behind a guard page (as with one array per thread, on its stack)."
+		echo
+	fi
 	if want fio; then
 		echo "¹ fio: only io_submit, io_getevents and io_pgetevents are counted (fio's helper threads make other calls)."
 		[ -n "$fio_verified" ] && echo "Verify pass: $fio_verified."

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Runs ctests/stress_reap.c and ctests/threads.c (many threads reaping one
+# context every way, io_destroy racing blocked reapers, fork) under
+# ThreadSanitizer against OUR library with user-space reaping ON; stdout must
+# be what the same program built without TSan prints on Debian's libaio
+# (tests/ctests.rs's contract).
+#
+# - The library: the staticlib built by nightly rustc with -Zsanitizer=thread
+#   (core too, with -Zbuild-std, when rust-src is installed) into target/tsan,
+#   linked into a libaio.so.1 by the Makefile's own rule (STATICLIB and B
+#   overridden), with gcc's libtsan as the only runtime. gcc 12's libtsan
+#   predates the __tsan_memcpy/memmove/memset entry points that newer LLVM
+#   emits; where they are missing, a three-line shim maps them to memcpy &c.,
+#   which libtsan intercepts (what LLVM's own runtime does).
+# - Reaping is proved on, and the library proved instrumented, by a control:
+#   another thread reads the event array with no synchronisation while
+#   io_getevents fills it. The library's own copy must be reported as a race
+#   with the default environment, and nothing with LIBAIO_RS_REAP=0, where the
+#   kernel writes the array (TSan cannot see the kernel).
+# What TSan cannot see: the kernel's writes (events, tail, and head when the
+# kernel reaps). User space only reads the ring's events and moves its head
+# with atomics, so a kernel-invisible write would show as a race only if user
+# space wrote the same memory non-atomically. No suppressions are needed.
+# Fails on any report, unclean exit, or output that differs from Debian's.
+# Skips (77) when the nightly toolchain is not installed.
+set -u
+. "$(dirname "$0")/lib/common.sh"
+cd "$ROOT" || exit 1
+
+# Listed first: `rustup run` may offer to install a missing toolchain.
+if ! command -v rustup >/dev/null 2>&1 || ! rustup toolchain list 2>/dev/null | grep -q '^nightly-' ||
+	! rustup run nightly rustc -V >/dev/null 2>&1; then
+	skip "the nightly Rust toolchain is not installed (-Zsanitizer needs it)"
+fi
+require_cmd gcc gcc
+find_debian
+host=$(rustup run nightly rustc -vV | sed -n 's/^host: //p')
+sysroot=$(rustup run nightly rustc --print sysroot)
+
+# TSan wants every crate instrumented (rustc refuses an uninstrumented core
+# unless told to accept it); without rust-src, core's non-inlined code is not.
+rustflags="-Zsanitizer=thread -Cforce-frame-pointers=yes"
+build_std=()
+if [ -f "$sysroot/lib/rustlib/src/rust/library/Cargo.lock" ]; then
+	build_std=(-Zbuild-std=core)
+	what="our crates, their dependencies and core"
+else
+	rustflags+=" -Cunsafe-allow-abi-mismatch=sanitizer"
+	what="our crates and their dependencies (core is not: rust-src is not installed)"
+fi
+note "building the instrumented staticlib (target/tsan)"
+(
+	unset CARGO_ENCODED_RUSTFLAGS
+	export LIBAIO_RS_NO_CTESTS=1 CARGO_TARGET_DIR=$ROOT/target/tsan RUSTFLAGS=$rustflags \
+		CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
+	rustup run nightly cargo build --release -p libaio-so --target "$host" "${build_std[@]}"
+) >"$TMP/cargo.log" 2>&1 || fail_with_log "$TMP/cargo.log" "nightly cargo build with -Zsanitizer=thread failed"
+staticlib=$ROOT/target/tsan/$host/release/libaio_so.a
+
+ldflags=-fsanitize=thread
+libtsan=$(readlink -f "$(gcc -print-file-name=libtsan.so)")
+[ -f "$libtsan" ] || fail "gcc has no libtsan.so (apt-get install libtsan2)"
+if ! nm -D --defined-only "$libtsan" | grep -q ' __tsan_memcpy$'; then
+	cat >"$TMP/tsan_mem.c" <<'EOF'
+#include <string.h>
+void *__tsan_memcpy(void *d, const void *s, size_t n) { return memcpy(d, s, n); }
+void *__tsan_memmove(void *d, const void *s, size_t n) { return memmove(d, s, n); }
+void *__tsan_memset(void *d, int c, size_t n) { return memset(d, c, n); }
+EOF
+	gcc -O2 -fPIC -fno-builtin -c -o "$TMP/tsan_mem.o" "$TMP/tsan_mem.c" || fail "cannot compile the __tsan_mem* shim"
+	ldflags+=" $TMP/tsan_mem.o"
+fi
+lib=$TMP/lib
+make -s -C "$ROOT" -o "$staticlib" STATICLIB="$staticlib" B="$lib" LDFLAGS="$ldflags" \
+	"$lib/libaio.so.1.0.2" >"$TMP/link.log" 2>&1 || fail_with_log "$TMP/link.log" "linking the instrumented libaio.so.1 failed"
+ours=$(readlink -f "$lib/libaio.so.1")
+nm -D --undefined-only "$ours" | grep -q ' __tsan_write' || fail "$ours calls no __tsan_write*: not instrumented"
+mkdir -p "$TMP/debian"
+ln -s "$DEB_LIB" "$TMP/debian/libaio.so.1"
+
+bin=$TMP/bin
+mkdir -p "$bin"
+cat >"$TMP/control.c" <<'EOF'
+/* A thread reads ev[] with no synchronisation while io_getevents fills it:
+ * only a copy made by the library in user space can be reported. Warm-up
+ * rounds first: the library writes only arrays the kernel has written. */
+#include "common.h"
+#include <poll.h>
+#include <sys/eventfd.h>
+
+static struct io_event ev[2];
+static atomic_int go;
+
+static void *reader(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&go, memory_order_relaxed))
+		sched_yield();
+	return (void *)(long)ev[1].res; /* plain read, on purpose */
+}
+
+static void two_ready(io_context_t ctx, int efd, struct iocb *cb)
+{
+	struct iocb *p[2] = { &cb[0], &cb[1] };
+	io_prep_poll(&cb[0], efd, POLLIN);
+	io_prep_poll(&cb[1], efd, POLLIN);
+	CHECK(io_submit(ctx, 2, p) == 2);
+	wait_ring_ready(ctx, 2);
+}
+
+int main(void)
+{
+	io_context_t ctx = 0;
+	CHECK(io_setup(8, &ctx) == 0);
+	int efd = eventfd(1, 0);
+	CHECK(efd >= 0);
+	struct iocb cb[2];
+	for (int i = 0; i < 3; i++) {
+		two_ready(ctx, efd, cb);
+		CHECK(io_getevents(ctx, 2, 2, ev, NULL) == 2);
+	}
+	two_ready(ctx, efd, cb);
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, reader, NULL) == 0);
+	int r = io_getevents(ctx, 2, 2, ev, NULL);
+	atomic_store_explicit(&go, 1, memory_order_relaxed); /* relaxed: no happens-before */
+	CHECK(pthread_join(t, NULL) == 0);
+	CHECK(r == 2);
+	printf("control: reaped %d\n", r);
+	CHECK(io_destroy(ctx) == 0);
+	return 0;
+}
+EOF
+for src in ctests/stress_reap.c ctests/threads.c "$TMP/control.c"; do
+	out=$bin/$(basename "$src" .c)
+	gcc -std=gnu11 -O1 -g -fsanitize=thread -Wall -Wextra -Wno-unused-parameter \
+		-I "$ROOT/include" -I "$ROOT/ctests" -o "$out" "$src" -L "$lib" -laio -lpthread -ldl \
+		>"$out.log" 2>&1 || fail_with_log "$out.log" "gcc -fsanitize=thread failed for $src"
+	# The reference run on Debian's libaio needs no checker (and TSan's
+	# signal handling does not suit the SIGSEGV it takes on purpose).
+	[ "$src" = "$TMP/control.c" ] ||
+		gcc -std=gnu11 -O1 -g -Wall -Wextra -Wno-unused-parameter -I "$ROOT/include" \
+			-I "$ROOT/ctests" -o "$out.ref" "$src" -laio -lpthread -ldl >>"$out.log" 2>&1 ||
+		fail_with_log "$out.log" "gcc failed for $src"
+done
+
+# gcc 12's TSan cannot map its shadow on kernels that randomise mmap with
+# more bits than it knows; without address randomisation it can.
+prefix=()
+if ! env -u LD_PRELOAD LD_LIBRARY_PATH="$lib" "$bin/control" >"$TMP/probe.log" 2>&1 </dev/null &&
+	grep -q 'FATAL: ThreadSanitizer' "$TMP/probe.log"; then
+	prefix=(setarch "$(uname -m)" -R)
+	note "TSan cannot start with address randomisation here: running under setarch -R"
+fi
+
+report_re='WARNING: ThreadSanitizer|ERROR: ThreadSanitizer|FATAL: ThreadSanitizer|SUMMARY: ThreadSanitizer'
+# run_one TAG PROG LIBDIR [VAR=VALUE...]: stdout to $TMP/TAG.out, stderr to
+# $TMP/TAG.err, reaping left at its default (on) unless a VAR says otherwise;
+# RC holds the exit status.
+run_one() {
+	local tag=$1 prog=$2 libdir=$3
+	shift 3
+	rm -rf "$TMP/scratch" && mkdir -p "$TMP/scratch"
+	RC=0
+	env -u LD_PRELOAD -u LIBAIO_RS_REAP -u LIBAIO_RS_DEBUG CTEST_TMPDIR="$TMP/scratch" \
+		LD_LIBRARY_PATH="$libdir" TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1" "$@" \
+		timeout 300 "${prefix[@]}" "$prog" >"$TMP/$tag.out" 2>"$TMP/$tag.err" </dev/null || RC=$?
+}
+
+run_one control-on "$bin/control" "$lib"
+grep -q 'WARNING: ThreadSanitizer: data race' "$TMP/control-on.err" ||
+	fail_with_log "$TMP/control-on.err" "control: no race reported on the array the library fills: user-space reaping is off, or the library is not instrumented"
+where=$(grep -oE ' src/[a-z_/]+\.rs:[0-9]+' "$TMP/control-on.err" | head -n 1 | tr -d ' ')
+[ -n "$where" ] || fail_with_log "$TMP/control-on.err" "control: the report has no frame in the library's src/*.rs"
+run_one control-off "$bin/control" "$lib" LIBAIO_RS_REAP=0
+if [ "$RC" -ne 0 ] || grep -qE "$report_re" "$TMP/control-off.err"; then
+	fail_with_log "$TMP/control-off.err" "control with LIBAIO_RS_REAP=0: expected a clean run (the kernel writes the array)"
+fi
+note "control: user-space reaping is on (the library's copy reported racing at $where); no report with LIBAIO_RS_REAP=0"
+
+# why TAG LIB: what is wrong with the run TAG on LIB, or nothing.
+why() {
+	if grep -qE "$report_re" "$TMP/$1.err"; then
+		echo "$(grep -c 'WARNING: ThreadSanitizer' "$TMP/$1.err") ThreadSanitizer report(s)"
+	elif [ "$RC" -ne 0 ]; then
+		echo "exit status $RC"
+	elif ! grep -qxF "ctest-loaded: $2" "$TMP/$1.err"; then
+		echo "did not load $2"
+	fi
+}
+
+pass=0 nfail=0 failed=()
+for name in stress_reap threads; do
+	start=$SECONDS
+	run_one ours "$bin/$name" "$lib"
+	problem=$(why ours "$ours")
+	log=$TMP/ours.err
+	if [ -z "$problem" ]; then
+		run_one debian "$bin/$name.ref" "$TMP/debian"
+		problem=$(why debian "$DEB_LIB")
+		log=$TMP/debian.err
+		if [ -n "$problem" ]; then
+			problem="with Debian's libaio: $problem"
+		elif ! cmp -s "$TMP/debian.out" "$TMP/ours.out"; then
+			problem="stdout differs from Debian's libaio"
+			diff "$TMP/debian.out" "$TMP/ours.out" >"$TMP/diff.log"
+			log=$TMP/diff.log
+		fi
+	fi
+	if [ -z "$problem" ]; then
+		pass=$((pass + 1))
+		printf 'ok      %s (%ss)\n' "$name" $((SECONDS - start))
+	else
+		nfail=$((nfail + 1))
+		failed+=("$name")
+		printf 'FAILED  %s: %s\n' "$name" "$problem"
+		tail -n 150 "$log" | sed 's/^/    /'
+	fi
+done
+
+note "instrumented: $what (nightly $(rustup run nightly rustc -V | cut -d' ' -f2)), and the C programs (gcc $(gcc -dumpversion)); runtime: gcc's libtsan"
+((nfail)) && note "failed under TSan: ${failed[*]}"
+echo "tsan: $pass passed, $nfail failed"
+((nfail == 0))
