@@ -294,6 +294,14 @@ pub(crate) fn futex_wait_for(word: &AtomicU32, expected: u32, ns: u64) -> bool {
     ret == -(libc::ETIMEDOUT as c_long)
 }
 
+/// This thread's errno.
+pub(crate) fn errno() -> i32 {
+    // SAFETY: libc keeps this thread's errno location valid.
+    let e = unsafe { libc::__errno_location() };
+    // SAFETY: as above: reading it.
+    unsafe { *e }
+}
+
 /// Puts `errno` back as it was when dropped: libc calls made on the caller's
 /// behalf (reading /proc, mmap, writing a diagnostic) must not change what it sees.
 pub(crate) struct KeepErrno(i32);

@@ -557,8 +557,7 @@ fn dup(fd: i32) -> Result<i32, i32> {
     // SAFETY: F_DUPFD_CLOEXEC has no memory argument.
     let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
     if d < 0 {
-        // SAFETY: reading this thread's errno.
-        Err(unsafe { *libc::__errno_location() })
+        Err(sys::errno())
     } else {
         Ok(d)
     }
@@ -892,6 +891,7 @@ pub(crate) unsafe fn getevents(
     // libaio's own answer, before any check: empty ring, zero timeout.
     // SAFETY: the caller's promise; libaio reads it the same way.
     let zero = !timeout.is_null() && {
+        // SAFETY: as above.
         let t = unsafe { ptr::read_unaligned(timeout) };
         t.tv_sec == 0 && t.tv_nsec == 0
     };

@@ -273,13 +273,12 @@ fn execute(req: *mut Req) {
     let r = unsafe { &*req };
     let res = match r.op {
         CMD_FSYNC | CMD_FDSYNC => {
-            // SAFETY: fsync/fdatasync on our duplicate of the descriptor.
-            let ret = unsafe {
-                if r.op == CMD_FSYNC {
-                    libc::fsync(r.fd)
-                } else {
-                    libc::fdatasync(r.fd)
-                }
+            let ret = if r.op == CMD_FSYNC {
+                // SAFETY: fsync on our duplicate of the descriptor.
+                unsafe { libc::fsync(r.fd) }
+            } else {
+                // SAFETY: fdatasync on our duplicate of the descriptor.
+                unsafe { libc::fdatasync(r.fd) }
             };
             if ret < 0 {
                 -i64::from(errno())
@@ -301,16 +300,17 @@ fn execute(req: *mut Req) {
 
 /// Posts a request's completion and gives its record back.
 fn complete(req: *mut Req, res: i64) {
-    // SAFETY: the caller holds the record; its control block outlives it
-    // (io_destroy waits for every record).
-    let (r, ctl) = unsafe { (&*req, &*(*req).ctl) };
+    // SAFETY: the caller holds the record.
+    let r = unsafe { rec(req) };
+    // SAFETY: a record's control block outlives it (io_destroy waits for
+    // every record to come back).
+    let ctl = unsafe { &*r.ctl };
     ctl.post(r.obj, r.data, res, r.resfd);
     ctl.finish(req);
 }
 
 fn errno() -> i32 {
-    // SAFETY: reading this thread's errno.
-    unsafe { *libc::__errno_location() }
+    sys::errno()
 }
 
 /// One read or write: `preadv2`/`pwritev2` at `offset` (-1: the file's own
@@ -318,15 +318,14 @@ fn errno() -> i32 {
 /// Returns the count or `-errno`, as the kernel puts it in `res`.
 pub(crate) fn rw(fd: i32, write: bool, iov: *const libc::iovec, cnt: i32, offset: i64, flags: i32) -> i64 {
     let _keep = sys::KeepErrno::new();
-    // SAFETY: the iovecs are the program's buffers (or our copy of its
-    // array), checked as the kernel checks them; the kernel answers EFAULT
-    // for bad buffers.
-    let ret = unsafe {
-        if write {
-            libc::pwritev2(fd, iov, cnt, offset, flags)
-        } else {
-            libc::preadv2(fd, iov, cnt, offset, flags)
-        }
+    let ret = if write {
+        // SAFETY: the iovecs are the program's buffers (or our copy of its
+        // array), checked as the kernel checks them; the kernel answers
+        // EFAULT for bad buffers.
+        unsafe { libc::pwritev2(fd, iov, cnt, offset, flags) }
+    } else {
+        // SAFETY: as above.
+        unsafe { libc::preadv2(fd, iov, cnt, offset, flags) }
     };
     if ret < 0 {
         -i64::from(errno())
@@ -364,13 +363,66 @@ fn drain(fd: i32) {
     unsafe { libc::read(fd, (&raw mut v).cast(), 8) };
 }
 
+/// A growable array in malloc'd memory (the library has no allocator of its
+/// own), for plain-data elements that are valid all-zero.
+struct MallocBuf<T: Copy> {
+    ptr: *mut T,
+    cap: usize,
+}
+
+impl<T: Copy> MallocBuf<T> {
+    const fn new() -> Self {
+        MallocBuf {
+            ptr: ptr::null_mut(),
+            cap: 0,
+        }
+    }
+
+    /// The first `n` elements (zeroed when new), or None without memory.
+    fn get(&mut self, n: usize) -> Option<&mut [T]> {
+        if n > self.cap {
+            let want = n.next_power_of_two();
+            // SAFETY: growing our own allocation (realloc of null allocates).
+            let p = unsafe { libc::realloc(self.ptr.cast(), want * size_of::<T>()) }.cast::<T>();
+            if p.is_null() {
+                return None;
+            }
+            // SAFETY: the new tail of our allocation, zeroed so that every
+            // element is initialised (T is valid all-zero).
+            unsafe { p.wrapping_add(self.cap).write_bytes(0, want - self.cap) };
+            self.ptr = p;
+            self.cap = want;
+        }
+        // SAFETY: n <= cap initialised elements of our allocation, borrowed
+        // mutably through `self`.
+        Some(unsafe { core::slice::from_raw_parts_mut(self.ptr, n) })
+    }
+}
+
+impl<T: Copy> Drop for MallocBuf<T> {
+    fn drop(&mut self) {
+        // SAFETY: our allocation (free of null does nothing).
+        unsafe { libc::free(self.ptr.cast()) };
+    }
+}
+
+/// The record behind a pointer the caller holds (the executor's lists, or
+/// taken off them).
+///
+/// # Safety
+/// `req` is a live record that the caller may read (it holds it, or the lock
+/// of the list it is on).
+unsafe fn rec<'a>(req: *mut Req) -> &'a Req {
+    // SAFETY: the caller's promise.
+    unsafe { &*req }
+}
+
 extern "C" fn poller(_: *mut c_void) -> *mut c_void {
     let Some(g) = global() else {
         return ptr::null_mut();
     };
-    let mut fds: *mut libc::pollfd = ptr::null_mut();
-    let mut reqs: *mut *mut Req = ptr::null_mut();
-    let mut cap = 0usize;
+    let mut fds = MallocBuf::<libc::pollfd>::new();
+    let mut reqs = MallocBuf::<*mut Req>::new();
     loop {
         // A snapshot of the pending polls (the list may change meanwhile:
         // each ready one is taken only if still listed).
@@ -380,54 +432,31 @@ extern "C" fn poller(_: *mut c_void) -> *mut c_void {
             while !r.is_null() {
                 n += 1;
                 // SAFETY: a listed record, read under the list's lock.
-                r = unsafe { (*r).next };
+                r = unsafe { rec(r) }.next;
             }
             if n == 0 {
                 p.running = false;
                 return None;
             }
-            if n + 1 > cap {
-                let want = (n + 1).next_power_of_two();
-                // SAFETY: growing our own arrays (realloc of null allocates).
-                let f = unsafe { libc::realloc(fds.cast(), want * size_of::<libc::pollfd>()) };
-                // SAFETY: as above.
-                let q = unsafe { libc::realloc(reqs.cast(), want * size_of::<*mut Req>()) };
-                if !f.is_null() {
-                    fds = f.cast();
-                }
-                if !q.is_null() {
-                    reqs = q.cast();
-                }
-                if f.is_null() || q.is_null() {
-                    return Some(0);
-                }
-                cap = want;
-            }
-            // SAFETY: index 0 of our array of `cap` entries.
-            unsafe {
-                fds.write(libc::pollfd {
-                    fd: p.wake,
-                    events: libc::POLLIN,
-                    revents: 0,
-                })
+            let (Some(f), Some(q)) = (fds.get(n + 1), reqs.get(n + 1)) else {
+                return Some(0);
+            };
+            f[0] = libc::pollfd {
+                fd: p.wake,
+                events: libc::POLLIN,
+                revents: 0,
             };
             let mut r = p.head;
-            let mut i = 1;
-            while !r.is_null() {
-                // SAFETY: a listed record; i < n + 1 <= cap.
-                let (fd, events, next) = unsafe { ((*r).fd, (*r).events, (*r).next) };
-                // SAFETY: i < cap.
-                unsafe {
-                    fds.add(i).write(libc::pollfd {
-                        fd,
-                        events,
-                        revents: 0,
-                    })
+            for i in 1..=n {
+                // SAFETY: a listed record, read under the list's lock.
+                let rr = unsafe { rec(r) };
+                f[i] = libc::pollfd {
+                    fd: rr.fd,
+                    events: rr.events,
+                    revents: 0,
                 };
-                // SAFETY: i < cap.
-                unsafe { reqs.add(i).write(r) };
-                r = next;
-                i += 1;
+                q[i] = r;
+                r = rr.next;
             }
             Some(n)
         });
@@ -437,35 +466,27 @@ extern "C" fn poller(_: *mut c_void) -> *mut c_void {
             sleep_ns(1_000_000);
             continue;
         }
+        let (Some(f), Some(q)) = (fds.get(n + 1), reqs.get(n + 1)) else {
+            continue;
+        };
         // SAFETY: n + 1 initialised entries of our array.
-        let r = unsafe { libc::poll(fds, (n + 1) as libc::nfds_t, -1) };
+        let r = unsafe { libc::poll(f.as_mut_ptr(), (n + 1) as libc::nfds_t, -1) };
         if r <= 0 {
             continue;
         }
-        // SAFETY: entry 0 is initialised.
-        if unsafe { (*fds).revents } != 0 {
-            // SAFETY: as above.
-            drain(unsafe { (*fds).fd });
+        if f[0].revents != 0 {
+            drain(f[0].fd);
         }
         for i in 1..=n {
-            // SAFETY: i <= n: initialised entries.
-            let (rev, req) = unsafe { ((*fds.add(i)).revents, *reqs.add(i)) };
-            if rev == 0 {
+            let (rev, req) = (f[i].revents, q[i]);
+            if rev == 0 || unlink_poll(g, |r, _| r == req).is_null() {
                 continue;
             }
-            if !unlink_poll(g, |r| r == req).is_null() {
-                // SAFETY: unlinked just now: ours.
-                let (events, kind) = unsafe { ((*req).events, (*req).kind) };
-                complete(req, i64::from(wake_mask(kind, rev, events)));
-            }
+            // SAFETY: unlinked just now: ours.
+            let rr = unsafe { rec(req) };
+            complete(req, i64::from(wake_mask(rr.kind, rev, rr.events)));
         }
     }
-    // SAFETY: our own arrays (free of null is a no-op).
-    unsafe {
-        libc::free(fds.cast());
-    }
-    // SAFETY: as above.
-    unsafe { libc::free(reqs.cast()) };
     ptr::null_mut()
 }
 
@@ -501,26 +522,40 @@ fn wake_mask(kind: u32, revents: i16, events: i16) -> i16 {
 }
 
 /// Unlinks the first pending poll matching `pick`; null when none does.
-fn unlink_poll(g: &Global, pick: impl Fn(*mut Req) -> bool) -> *mut Req {
+fn unlink_poll(g: &Global, pick: impl Fn(*mut Req, &Req) -> bool) -> *mut Req {
     g.polls.with(|p| {
-        let mut link: *mut *mut Req = &raw mut p.head;
-        // SAFETY: walking the list under its lock; every link is a live record.
-        unsafe {
-            while !(*link).is_null() {
-                let r = *link;
-                if pick(r) {
-                    *link = (*r).next;
-                    (*r).next = ptr::null_mut();
-                    if p.wake >= 0 {
-                        emu_signal(p.wake);
-                    }
-                    return r;
+        let mut prev: *mut Req = ptr::null_mut();
+        let mut r = p.head;
+        while !r.is_null() {
+            // SAFETY: a listed record, reached under the list's lock.
+            let rr = unsafe { rec_mut(r) };
+            if pick(r, rr) {
+                if prev.is_null() {
+                    p.head = rr.next;
+                } else {
+                    // SAFETY: the record before it on the list: another one.
+                    unsafe { rec_mut(prev) }.next = rr.next;
                 }
-                link = &raw mut (*r).next;
+                rr.next = ptr::null_mut();
+                if p.wake >= 0 {
+                    emu_signal(p.wake);
+                }
+                return r;
             }
+            prev = r;
+            r = rr.next;
         }
         ptr::null_mut()
     })
+}
+
+/// [`rec`], for changing the record.
+///
+/// # Safety
+/// As for [`rec`], and no other reference to the record is alive.
+unsafe fn rec_mut<'a>(req: *mut Req) -> &'a mut Req {
+    // SAFETY: the caller's promise.
+    unsafe { &mut *req }
 }
 
 /// Cancels the pending poll of `ctl` submitted from the iocb at `obj`: its
@@ -529,7 +564,7 @@ pub(crate) fn cancel_poll(ctl: &Control, obj: u64) -> bool {
     let Some(g) = global() else { return false };
     let me = ctl as *const Control;
     // SAFETY: listed records are live; reading their owner and iocb address.
-    let req = unlink_poll(g, |r| unsafe { (*r).ctl == me && (*r).obj == obj });
+    let req = unlink_poll(g, |_, r| r.ctl == me && r.obj == obj);
     if req.is_null() {
         return false;
     }
@@ -543,7 +578,7 @@ pub(crate) fn cancel_all(ctl: &Control) {
     let me = ctl as *const Control;
     loop {
         // SAFETY: as in cancel_poll.
-        let req = unlink_poll(g, |r| unsafe { (*r).ctl == me });
+        let req = unlink_poll(g, |_, r| r.ctl == me);
         if req.is_null() {
             break;
         }
