@@ -300,6 +300,7 @@ fn possible_cpus() -> u32 {
 }
 
 /// `io_setup` of a user-space context.
+#[inline(never)] // off the kernel path: one copy, not one per entry point
 pub(crate) fn setup(maxevents: i32, ctxp: *mut io_context_t, why: &str) -> i32 {
     let ret = setup_inner(maxevents as u32, ctxp as usize);
     if ret == 0 {
@@ -451,6 +452,7 @@ impl Iocb {
 }
 
 /// `io_submit` on a user-space context.
+#[inline(never)] // off the kernel path: one copy, not one per entry point
 pub(crate) fn submit(pin: &EmuPin, nr: c_long, ios: usize) -> i32 {
     if nr < 0 {
         return -libc::EINVAL;
@@ -879,6 +881,7 @@ fn ioprio_check(prio: u16) -> Result<(), i32> {
 /// # Safety
 /// `timeout` is NULL or readable (read in user space for the zero-timeout
 /// answer, as libaio reads it).
+#[inline(never)] // off the kernel path: one copy, not one per entry point
 pub(crate) unsafe fn getevents(
     pin: &EmuPin,
     min_nr: c_long,
@@ -1030,6 +1033,7 @@ fn wait(ctl: &Control, pin: &EmuPin, deadline: Option<u64>, sigmask: *const libc
 /// `io_cancel` on a user-space context: a pending poll is cancelled (its
 /// event, res 0, comes through the ring) with `-EINPROGRESS`; anything else
 /// is `-EINVAL`.
+#[inline(never)] // off the kernel path: one copy, not one per entry point
 pub(crate) fn cancel(pin: &EmuPin, iocb: usize) -> i32 {
     let Some(pid) = threads::pid() else {
         return -libc::EINVAL;
@@ -1051,6 +1055,7 @@ pub(crate) fn cancel(pin: &EmuPin, iocb: usize) -> i32 {
 /// `io_destroy` of a user-space context: no new call gets in, sleepers are
 /// woken (they answer `-EINVAL`), pending polls are cancelled, requests in
 /// flight are waited for, then everything is freed.
+#[inline(never)] // off the kernel path: one copy, not one per entry point
 pub(crate) fn destroy(pin: EmuPin) -> i32 {
     if !pin.mark_dead() {
         return -libc::EINVAL; // another thread's destroy got there first
