@@ -412,11 +412,11 @@ mod tests {
         );
         assert_eq!(f.ring().head().load(Ordering::Relaxed), 1);
         let mut z = zero();
-        // SAFETY: as above.
+        // SAFETY: a live fake ring and our own array.
         let n = unsafe { getevents(&req(f.ctx(), 0, 8, &mut ev[..], Some(&mut z)), true, no_syscall) };
         assert_eq!((n, ev[0].data as usize), (1, 13));
         // Empty ring, zero timeout: libaio's answer, whatever the arguments.
-        // SAFETY: as above.
+        // SAFETY: a live fake ring and our own array.
         let n = unsafe { getevents(&req(f.ctx(), 5, 1, &mut ev[..], Some(&mut z)), true, no_syscall) };
         assert_eq!(n, 0);
         assert_eq!(state(f.ctx()), LIVE);
@@ -443,7 +443,7 @@ mod tests {
         assert_eq!(n, 2);
         // Now known: answered in user space.
         f.complete([3]);
-        // SAFETY: as above.
+        // SAFETY: a live fake ring and our own array.
         let n = unsafe { getevents(&req(ctx, 1, 4, &mut ev[..], None), true, no_syscall) };
         assert_eq!((n, ev[0].data as usize), (1, 3));
     }
@@ -467,7 +467,7 @@ mod tests {
             };
             assert_eq!(n, -libc::EINVAL, "min_nr {min_nr} nr {nr}");
         }
-        // SAFETY: as above.
+        // SAFETY: a live fake ring and our own array.
         let n = unsafe { getevents(&req(f.ctx(), 0, 0, &mut ev[..], None), true, no_syscall) };
         assert_eq!(n, 0);
         assert_eq!(f.ring().head().load(Ordering::Relaxed), 0, "nothing taken");
@@ -503,7 +503,7 @@ mod tests {
         assert_eq!(n, 0);
         // A call that may not reap (a signal mask): the kernel answers, still
         // counted, since other calls reap in user space.
-        // SAFETY: as above.
+        // SAFETY: a live fake ring and our own array.
         let n = unsafe {
             getevents(&req(ctx, 0, 4, &mut ev[..], None), false, || {
                 assert_eq!(gate(ctx).load(Ordering::SeqCst) & READERS, 1);
@@ -515,7 +515,7 @@ mod tests {
         // ... but the empty-ring shortcut stays, as in libaio.
         f.set_head(3);
         let mut z = zero();
-        // SAFETY: as above.
+        // SAFETY: a live fake ring and our own array.
         let n = unsafe { getevents(&req(ctx, 1, 4, &mut ev[..], Some(&mut z)), false, no_syscall) };
         assert_eq!(n, 0);
         assert_eq!(state(ctx), LIVE);
@@ -549,7 +549,7 @@ mod tests {
             let good = Fake::new(8);
             // SAFETY: our fake header, mapped and aligned.
             let fresh = unsafe { good.header().read() };
-            // SAFETY: as above: put back for Fake's drop.
+            // SAFETY: our fake header, mapped and aligned; put back for Fake's drop.
             unsafe { f.header().write(fresh) };
         }
         // A header rewritten after registration: the fast path refuses it.
@@ -561,11 +561,11 @@ mod tests {
         // SAFETY: a registered fake ring.
         let n = unsafe { getevents(&req(f.ctx(), 1, 1, &mut ev[..], None), true, || 42) };
         assert_eq!(n, 42);
-        // SAFETY: as above.
+        // SAFETY: a registered fake ring.
         unsafe { (*f.header()).nr = 8 };
         // Indices out of range, likewise.
         f.ring().head().store(9, Ordering::Relaxed);
-        // SAFETY: as above.
+        // SAFETY: a registered fake ring.
         let n = unsafe { getevents(&req(f.ctx(), 1, 1, &mut ev[..], None), true, || 43) };
         assert_eq!(n, 43);
         f.ring().head().store(0, Ordering::Relaxed);
@@ -666,7 +666,7 @@ mod tests {
         release.store(true, Ordering::SeqCst);
         assert_eq!(late.join().expect("late reader"), -libc::EINVAL);
         // Alone again: answered in user space.
-        // SAFETY: as above.
+        // SAFETY: a registered fake ring.
         let n = unsafe { getevents(&req(f.ctx(), 1, 4, &mut ev[..], None), true, no_syscall) };
         assert_eq!((n, ev[0].data as usize), (1, 7));
     }
@@ -792,7 +792,7 @@ mod tests {
                 // SAFETY: the child only reads memory and exits with _exit.
                 unsafe { libc::syscall(libc::SYS_fork) as libc::pid_t }
             } else {
-                // SAFETY: as above.
+                // SAFETY: the child only reads memory and exits with _exit.
                 unsafe { libc::fork() }
             };
             assert!(pid >= 0);

@@ -63,12 +63,14 @@ unsafe fn syscall6(nr: c_long, a: [usize; 6]) -> c_long {
 unsafe fn syscall6(nr: c_long, a: [usize; 6]) -> c_long {
     // SAFETY: libc's errno location is valid for the calling thread.
     let errno = unsafe { libc::__errno_location() };
-    // SAFETY: as above; reading our own thread's errno.
+    // SAFETY: libc's errno location is valid for the calling thread; reading our own thread's
+    // errno.
     let saved = unsafe { *errno };
     // SAFETY: the caller passes the kernel's arguments for `nr`.
     let ret = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
     if ret < 0 {
-        // SAFETY: as above.
+        // SAFETY: libc's errno location is valid for the calling thread: the
+        // kernel's error is read, and the caller's errno put back.
         unsafe {
             let e = *errno;
             *errno = saved;
@@ -233,7 +235,8 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32) {
     };
     // Miri models futex through libc's syscall(2), with the C argument types.
     #[cfg(miri)]
-    // SAFETY: as above.
+    // SAFETY: the kernel only reads the aligned word, which the reference keeps alive for the
+    // call; no timeout pointer is passed.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
@@ -257,7 +260,7 @@ pub(crate) fn futex_wake_all(word: &AtomicU32) {
         )
     };
     #[cfg(miri)]
-    // SAFETY: as above.
+    // SAFETY: FUTEX_WAKE only uses the address as a key; nothing is accessed.
     unsafe {
         libc::syscall(libc::SYS_futex, word.as_ptr(), op, i32::MAX)
     };
@@ -298,7 +301,7 @@ pub(crate) fn futex_wait_for(word: &AtomicU32, expected: u32, ns: u64) -> bool {
 pub(crate) fn errno() -> i32 {
     // SAFETY: libc keeps this thread's errno location valid.
     let e = unsafe { libc::__errno_location() };
-    // SAFETY: as above: reading it.
+    // SAFETY: libc keeps this thread's errno location valid; reading it.
     unsafe { *e }
 }
 
@@ -310,7 +313,7 @@ impl KeepErrno {
     pub(crate) fn new() -> Self {
         // SAFETY: reading this thread's errno, whose location libc keeps valid.
         let errno = unsafe { libc::__errno_location() };
-        // SAFETY: as above.
+        // SAFETY: reading this thread's errno, whose location libc keeps valid.
         KeepErrno(unsafe { *errno })
     }
 }
@@ -319,7 +322,7 @@ impl Drop for KeepErrno {
     fn drop(&mut self) {
         // SAFETY: this thread's errno, whose location libc keeps valid.
         let errno = unsafe { libc::__errno_location() };
-        // SAFETY: as above; writing it back.
+        // SAFETY: this thread's errno, whose location libc keeps valid; writing it back.
         unsafe { *errno = self.0 };
     }
 }

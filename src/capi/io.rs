@@ -172,7 +172,7 @@ pub unsafe extern "C" fn io_pgetevents(
                 ss_len: KERNEL_SIGSET_BYTES,
                 ..Default::default()
             };
-            // SAFETY: as above.
+            // SAFETY: `ss` lives across the call; the rest is the caller's, unchanged.
             return unsafe { sys::io_pgetevents(ctx, min_nr, nr, events, timeout, (&raw const ss).cast()) };
         }
         ret

@@ -619,7 +619,7 @@ fn submit_one(ctl: &Control, pid: i32, user_iocb: usize) -> Result<bool, i32> {
             // until the event is reaped, as in the kernel).
             ctl.state.with(|st| {
                 if slot != NONE {
-                    // SAFETY: as above.
+                    // SAFETY: the record we took, returned under the list's lock.
                     unsafe { (*ctl.req(slot)).next_free = st.free };
                     st.free = slot;
                 }
@@ -894,7 +894,7 @@ pub(crate) unsafe fn getevents(
     // libaio's own answer, before any check: empty ring, zero timeout.
     // SAFETY: the caller's promise; libaio reads it the same way.
     let zero = !timeout.is_null() && {
-        // SAFETY: as above.
+        // SAFETY: the caller's promise; libaio reads it the same way.
         let t = unsafe { ptr::read_unaligned(timeout) };
         t.tv_sec == 0 && t.tv_nsec == 0
     };
@@ -982,7 +982,7 @@ fn reap(ctl: &Control, pid: i32, out: *mut io_event, max: c_long) -> Result<u32,
             // Through the kernel: a bad array is EFAULT, not a fault.
             // SAFETY: `first` (then n - first) events of our mapped ring.
             let a = unsafe { core::slice::from_raw_parts(ctl.slot(head).cast::<u8>(), first as usize * ev) };
-            // SAFETY: as above, from slot 0.
+            // SAFETY: `first` (then n - first) events of our mapped ring; from slot 0.
             let b =
                 unsafe { core::slice::from_raw_parts(ctl.slot(0).cast::<u8>(), (n - first) as usize * ev) };
             if !sys::write_user(pid, out as usize, a) || !sys::write_user(pid, out as usize + a.len(), b) {

@@ -149,7 +149,7 @@ pub(crate) fn enqueue(req: *mut Req) {
     // SAFETY: the submitter's record, now handed over.
     if unsafe { (*req).op } == CMD_POLL {
         let start = g.polls.with(|p| {
-            // SAFETY: as above; linked in under the list's lock.
+            // SAFETY: the submitter's record, now handed over; linked in under the list's lock.
             unsafe { (*req).next = p.head };
             p.head = req;
             if p.wake < 0 {
@@ -169,7 +169,7 @@ pub(crate) fn enqueue(req: *mut Req) {
         return;
     }
     g.queue.with(|q| {
-        // SAFETY: as above.
+        // SAFETY: eventfd has no memory arguments.
         unsafe { (*req).next = ptr::null_mut() };
         if q.tail.is_null() {
             q.head = req;
@@ -219,9 +219,9 @@ fn spawn(main: extern "C" fn(*mut c_void) -> *mut c_void) -> bool {
     unsafe { libc::sigfillset(all.as_mut_ptr()) };
     // SAFETY: our own attribute object, initialised before use.
     unsafe { libc::pthread_attr_init(attr.as_mut_ptr()) };
-    // SAFETY: as above, initialised.
+    // SAFETY: our attribute object, initialised by pthread_attr_init above.
     unsafe { libc::pthread_attr_setdetachstate(attr.as_mut_ptr(), libc::PTHREAD_CREATE_DETACHED) };
-    // SAFETY: as above.
+    // SAFETY: our attribute object, initialised by pthread_attr_init above.
     unsafe { libc::pthread_attr_setstacksize(attr.as_mut_ptr(), STACK) };
     // The new thread inherits the creator's mask: block everything around it.
     // SAFETY: our own sets.
@@ -324,7 +324,8 @@ pub(crate) fn rw(fd: i32, write: bool, iov: *const libc::iovec, cnt: i32, offset
         // EFAULT for bad buffers.
         unsafe { libc::pwritev2(fd, iov, cnt, offset, flags) }
     } else {
-        // SAFETY: as above.
+        // SAFETY: the iovecs are the program's buffers (or our copy of its array), checked as
+        // the kernel checks them; the kernel answers EFAULT for bad buffers.
         unsafe { libc::preadv2(fd, iov, cnt, offset, flags) }
     };
     if ret < 0 {
