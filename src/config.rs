@@ -39,8 +39,7 @@
 use crate::sys::KeepErrno;
 use crate::{procfs, registry};
 use core::ffi::CStr;
-use core::num::NonZeroUsize;
-use once_cell::race::OnceNonZeroUsize;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 const LOADED: usize = 1;
 const DEBUG: usize = 1 << 1;
@@ -57,7 +56,8 @@ const ENGINE_THREADS: usize = 1 << 7;
 /// -EAGAIN (fs.aio-nr reached fs.aio-max-nr).
 const FALLBACK_EAGAIN: usize = 1 << 8;
 
-static FLAGS: OnceNonZeroUsize = OnceNonZeroUsize::new();
+/// The flags above, 0 until settled (a settled value has LOADED set).
+static FLAGS: AtomicUsize = AtomicUsize::new(0);
 
 /// The value of an environment variable, if set.
 fn env(name: &CStr) -> Option<&'static [u8]> {
@@ -112,17 +112,34 @@ fn detect() -> usize {
     f
 }
 
+#[inline]
 fn flags() -> usize {
-    FLAGS
-        .get_or_init(|| NonZeroUsize::new(detect()).unwrap_or(NonZeroUsize::MIN))
-        .get()
+    match FLAGS.load(Ordering::Acquire) {
+        0 => settle().1,
+        f => f,
+    }
+}
+
+/// Detects and stores the flags; true with them when this call stored them.
+/// Threads that race here detect the same values, and the first store wins.
+#[cold]
+#[inline(never)]
+fn settle() -> (bool, usize) {
+    let f = detect();
+    match FLAGS.compare_exchange(0, f, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => (true, f),
+        Err(settled) => (false, settled),
+    }
 }
 
 /// Settles everything at load time (the library's constructor calls it);
 /// every other entry point would do it on first use.
 pub(crate) fn init() {
-    let first = FLAGS.get().is_none();
-    let f = flags();
+    if FLAGS.load(Ordering::Acquire) != 0 {
+        return;
+    }
+    // Only the thread whose flags were stored says so.
+    let (first, f) = settle();
     if first && f & DEBUG != 0 {
         crate::diag::loaded(reap_off_reason(f));
     }

@@ -16,25 +16,15 @@
 use crate::sys::KeepErrno;
 use crate::{config, procfs};
 use core::ffi::CStr;
-use core::fmt::{self, Write};
 
 /// Longest line written; longer explanations are cut.
 const LINE_MAX: usize = 512;
 
-/// A line being built for stderr.
+/// A line being built for stderr, piece by piece (no `core::fmt`: its
+/// machinery alone would be a tenth of the library).
 struct Line {
     buf: [u8; LINE_MAX],
     len: usize,
-}
-
-impl Write for Line {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.buf.len() - self.len;
-        let n = s.len().min(room);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
 }
 
 impl Line {
@@ -42,6 +32,67 @@ impl Line {
         Line {
             buf: [0; LINE_MAX],
             len: 0,
+        }
+    }
+
+    /// A line that starts with the library's prefix.
+    fn say() -> Self {
+        let mut line = Line::new();
+        line.str("libaio: ");
+        line
+    }
+
+    /// Appends what fits of `bytes` (one copy of this code for every piece).
+    #[inline(never)]
+    fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
+        let n = bytes.len().min(LINE_MAX - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+        self
+    }
+
+    fn str(&mut self, s: &str) -> &mut Self {
+        self.bytes(s.as_bytes())
+    }
+
+    /// Appends `n` in decimal, most significant digit first (a loop the
+    /// compiler cannot unroll twenty times).
+    #[inline(never)]
+    fn uint(&mut self, n: u64) -> &mut Self {
+        let mut unit = 1;
+        while n / unit >= 10 {
+            unit *= 10;
+        }
+        loop {
+            self.bytes(&[b'0' + (n / unit % 10) as u8]);
+            if unit == 1 {
+                return self;
+            }
+            unit /= 10;
+        }
+    }
+
+    /// Appends `n` in decimal, with its sign.
+    fn int(&mut self, n: i64) -> &mut Self {
+        if n < 0 {
+            self.str("-");
+        }
+        self.uint(n.unsigned_abs())
+    }
+
+    /// Appends a number that may not have been read, as "?" then.
+    fn num(&mut self, n: Option<u64>) -> &mut Self {
+        match n {
+            Some(n) => self.uint(n),
+            None => self.str("?"),
+        }
+    }
+
+    /// Appends an errno value by its symbolic name, or as a number when unknown.
+    fn errno(&mut self, err: i32) -> &mut Self {
+        match errno_name(err) {
+            Some(name) => self.str(name),
+            None => self.str("errno ").int(err.into()),
         }
     }
 
@@ -54,49 +105,35 @@ impl Line {
         self.len += 1;
         &self.buf[..self.len]
     }
-}
 
-fn emit(args: fmt::Arguments<'_>) {
-    let mut line = Line::new();
-    let _ = line.write_str("libaio: ");
-    let _ = line.write_fmt(args);
-    let bytes = line.finish();
-    // SAFETY: writes our own buffer to fd 2.
-    unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
-}
-
-/// An errno value shown by its symbolic name, or as a number when unknown.
-struct Errno(i32);
-
-impl Errno {
-    fn name(&self) -> Option<&'static str> {
-        Some(match self.0 {
-            libc::EPERM => "EPERM",
-            libc::ENOENT => "ENOENT",
-            libc::EINTR => "EINTR",
-            libc::EIO => "EIO",
-            libc::EBADF => "EBADF",
-            libc::EAGAIN => "EAGAIN",
-            libc::ENOMEM => "ENOMEM",
-            libc::EFAULT => "EFAULT",
-            libc::EINVAL => "EINVAL",
-            libc::ENOSPC => "ENOSPC",
-            libc::ENOSYS => "ENOSYS",
-            libc::EOPNOTSUPP => "EOPNOTSUPP",
-            libc::EINPROGRESS => "EINPROGRESS",
-            libc::ECANCELED => "ECANCELED",
-            _ => return None,
-        })
+    /// Writes the line to stderr with one write(2), so lines from several
+    /// threads do not interleave.
+    fn send(&mut self) {
+        let bytes = self.finish();
+        // SAFETY: writes our own buffer to fd 2.
+        unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
     }
 }
 
-impl fmt::Display for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(n) => f.write_str(n),
-            None => write!(f, "errno {}", self.0),
-        }
-    }
+/// The symbolic name of the errno values the io_* calls return.
+fn errno_name(err: i32) -> Option<&'static str> {
+    Some(match err {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EINTR => "EINTR",
+        libc::EIO => "EIO",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EFAULT => "EFAULT",
+        libc::EINVAL => "EINVAL",
+        libc::ENOSPC => "ENOSPC",
+        libc::ENOSYS => "ENOSYS",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EINPROGRESS => "EINPROGRESS",
+        libc::ECANCELED => "ECANCELED",
+        _ => return None,
+    })
 }
 
 /// Why the kernel said ENOSYS or EPERM to an io_* call: no AIO in the
@@ -181,6 +218,7 @@ fn why(call: &str, err: i32) -> &'static str {
 
 /// Says what the library found at load: which library this is, from where,
 /// and whether it reaps completions in user space (`off` gives the reason).
+#[cold]
 pub(crate) fn loaded(off: Option<&str>) {
     let _keep = KeepErrno::new();
     let mut info = core::mem::MaybeUninit::<libc::Dl_info>::zeroed();
@@ -189,79 +227,86 @@ pub(crate) fn loaded(off: Option<&str>) {
     let found = unsafe { libc::dladdr(loaded as *const libc::c_void, info.as_mut_ptr()) } != 0;
     // SAFETY: zero-initialised above and possibly filled by dladdr.
     let info = unsafe { info.assume_init() };
-    let path = if found && !info.dli_fname.is_null() {
+    let path: &[u8] = if found && !info.dli_fname.is_null() {
         // SAFETY: dladdr gives the loader's NUL-terminated name of the object.
-        unsafe { CStr::from_ptr(info.dli_fname) }.to_str().unwrap_or("?")
+        unsafe { CStr::from_ptr(info.dli_fname) }.to_bytes()
     } else {
-        "?"
+        b"?"
     };
-    let version = env!("CARGO_PKG_VERSION");
+    let mut line = Line::say();
+    line.str("libaio-rs ")
+        .str(env!("CARGO_PKG_VERSION"))
+        .str(" loaded from ")
+        .bytes(path)
+        .str(": kernel AIO, ");
     match off {
-        None => emit(format_args!(
-            "libaio-rs {version} loaded from {path}: kernel AIO, completions reaped from the ring in user space when ready"
-        )),
-        Some(why) => emit(format_args!(
-            "libaio-rs {version} loaded from {path}: kernel AIO, every reap through the kernel: {why}"
-        )),
-    }
+        None => line.str("completions reaped from the ring in user space when ready"),
+        Some(why) => line.str("every reap through the kernel: ").str(why),
+    };
+    line.send();
 }
 
 /// Says which engine a new context got, and why (debugging on only).
+#[cold]
 pub(crate) fn engine(name: &str, why: Option<&str>) {
     if !config::debug() {
         return;
     }
     let _keep = KeepErrno::new();
-    match why {
-        None => emit(format_args!("io_setup: engine {name}")),
-        Some(why) => emit(format_args!("io_setup: engine {name}: {why}")),
+    let mut line = Line::say();
+    line.str("io_setup: engine ").str(name);
+    if let Some(why) = why {
+        line.str(": ").str(why);
     }
+    line.send();
 }
 
 /// Explains a failed call (ret < 0) when debugging is on.
+#[cold]
 pub(crate) fn failed(call: &str, ret: i32) {
     if ret >= 0 || !config::debug() {
         return;
     }
     let _keep = KeepErrno::new();
-    let err = ret.saturating_neg();
+    explain(call, ret.saturating_neg()).send();
+}
+
+/// The line that explains `call` failing with `-err`.
+fn explain(call: &str, err: i32) -> Line {
+    let mut line = Line::say();
     match (call, err) {
         ("io_setup", libc::EAGAIN) => {
             let nr = procfs::number(c"/proc/sys/fs/aio-nr");
             let max = procfs::number(c"/proc/sys/fs/aio-max-nr");
-            emit(format_args!(
-                "io_setup: -EAGAIN: not enough AIO events left under the system-wide limit: /proc/sys/fs/aio-nr = {} (held by existing contexts), /proc/sys/fs/aio-max-nr = {} (the limit), and aio-nr + maxevents may not exceed the limit; raise it (sysctl fs.aio-max-nr=N) or destroy unused contexts",
-                Num(nr),
-                Num(max)
-            ));
+            line.str("io_setup: -EAGAIN: not enough AIO events left under the system-wide limit: /proc/sys/fs/aio-nr = ")
+                .num(nr)
+                .str(" (held by existing contexts), /proc/sys/fs/aio-max-nr = ")
+                .num(max)
+                .str(" (the limit), and aio-nr + maxevents may not exceed the limit; raise it (sysctl fs.aio-max-nr=N) or destroy unused contexts")
         }
-        (_, libc::ENOSYS) => emit(format_args!("{call}: -ENOSYS: {}", refused_cause(err))),
+        (_, libc::ENOSYS) => line.str(call).str(": -ENOSYS: ").str(refused_cause(err)),
         ("io_setup" | "io_getevents" | "io_pgetevents" | "io_destroy" | "io_cancel", libc::EPERM) => {
-            emit(format_args!("{call}: -EPERM: {}", refused_cause(err)))
+            line.str(call).str(": -EPERM: ").str(refused_cause(err))
         }
-        _ => emit(format_args!("{call}: -{}: {}", Errno(err), why(call, err))),
-    }
+        _ => line.str(call).str(": -").errno(err).str(": ").str(why(call, err)),
+    };
+    line
 }
 
 /// Notes a partial submission (the kernel stopped at the first iocb it refused).
+#[cold]
 pub(crate) fn partial(nr: core::ffi::c_long, done: i32) {
     if done >= 0 && core::ffi::c_long::from(done) < nr && config::debug() {
         let _keep = KeepErrno::new();
-        emit(format_args!(
-            "io_submit: submitted {done} of {nr} iocbs; the kernel stopped at index {done} (that iocb was refused, or no request slot was left): submit the rest again to get its error"
-        ));
-    }
-}
-
-/// An optional number, shown as "?" when it could not be read.
-struct Num(Option<u64>);
-
-impl fmt::Display for Num {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(n) => write!(f, "{n}"),
-            None => f.write_str("?"),
-        }
+        Line::say()
+            .str("io_submit: submitted ")
+            .int(done.into())
+            .str(" of ")
+            .uint(u64::try_from(nr).unwrap_or(0)) // nr > done >= 0
+            .str(" iocbs; the kernel stopped at index ")
+            .int(done.into())
+            .str(" (that iocb was refused, or no request slot was left): submit the rest again to get its error")
+            .send();
     }
 }
 
@@ -270,10 +315,42 @@ mod tests {
     use super::*;
     use std::string::String;
 
+    fn text(line: &Line) -> &str {
+        core::str::from_utf8(&line.buf[..line.len]).expect("ASCII")
+    }
+
     #[test]
     fn errno_shows_name_or_number() {
-        assert_eq!(std::format!("{}", Errno(libc::EAGAIN)), "EAGAIN");
-        assert_eq!(std::format!("{}", Errno(4242)), "errno 4242");
+        assert_eq!(text(Line::new().errno(libc::EAGAIN)), "EAGAIN");
+        assert_eq!(text(Line::new().errno(4242)), "errno 4242");
+        assert_eq!(text(Line::new().errno(-7)), "errno -7");
+    }
+
+    #[test]
+    fn numbers_in_decimal() {
+        assert_eq!(text(Line::new().uint(0)), "0");
+        assert_eq!(text(Line::new().uint(u64::MAX)), "18446744073709551615");
+        assert_eq!(text(Line::new().int(i64::MIN)), "-9223372036854775808");
+        assert_eq!(text(Line::new().int(-1).str(" ").int(1200)), "-1 1200");
+        assert_eq!(text(Line::new().num(None).num(Some(10))), "?10");
+    }
+
+    #[test]
+    fn failures_read_as_before() {
+        assert_eq!(
+            text(&explain("io_cancel", libc::EFAULT)),
+            "libaio: io_cancel: -EFAULT: iocb does not point to readable memory"
+        );
+        assert_eq!(
+            text(&explain("io_submit", 4242)),
+            "libaio: io_submit: -errno 4242: see the man page of this call"
+        );
+        let eagain = explain("io_setup", libc::EAGAIN);
+        let eagain = text(&eagain);
+        assert!(eagain.starts_with("libaio: io_setup: -EAGAIN: not enough AIO events left under the system-wide limit: /proc/sys/fs/aio-nr = "), "{eagain}");
+        let max = std::fs::read_to_string("/proc/sys/fs/aio-max-nr").expect("aio-max-nr");
+        let want = std::format!(", /proc/sys/fs/aio-max-nr = {} (the limit), ", max.trim());
+        assert!(eagain.contains(&want), "{eagain}");
     }
 
     #[test]
@@ -299,9 +376,10 @@ mod tests {
     fn long_lines_are_cut_and_end_in_newline() {
         let mut l = Line::new();
         let long: String = "x".repeat(LINE_MAX * 2);
-        let _ = l.write_str(&long);
+        l.str(&long).uint(12345);
         let out = l.finish();
         assert_eq!(out.len(), LINE_MAX);
         assert_eq!(out.last(), Some(&b'\n'));
+        assert!(out[..LINE_MAX - 1].iter().all(|&b| b == b'x'));
     }
 }

@@ -23,9 +23,18 @@ fn read<'a>(path: &CStr, buf: &'a mut [u8]) -> Option<&'a [u8]> {
     buf.get(..usize::try_from(n).ok()?)
 }
 
-/// Parses a decimal number, ignoring surrounding white space.
+/// Parses a decimal number, ignoring surrounding ASCII white space (by hand:
+/// `str::parse` would bring UTF-8 checks and Unicode tables into the library).
 fn parse_number(bytes: &[u8]) -> Option<u64> {
-    core::str::from_utf8(bytes).ok()?.trim().parse().ok()
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace())?;
+    let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace())?;
+    let digits = &bytes[start..=end];
+    digits.iter().try_fold(0u64, |n, &b| {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+    })
 }
 
 /// A small decimal number from a /proc file (a sysctl).
@@ -79,5 +88,18 @@ mod tests {
         assert!(seccomp_mode_of_self().is_some());
         assert_eq!(kernel_has_aio(), Some(true));
         assert_eq!(parse_number(b" 42\n"), Some(42));
+    }
+
+    #[test]
+    fn numbers_are_parsed_strictly() {
+        assert_eq!(parse_number(b"0"), Some(0));
+        assert_eq!(parse_number(b"\t65536\n"), Some(65536));
+        assert_eq!(parse_number(b"18446744073709551615\n"), Some(u64::MAX));
+        assert_eq!(parse_number(b"18446744073709551616"), None);
+        assert_eq!(parse_number(b""), None);
+        assert_eq!(parse_number(b" \n"), None);
+        assert_eq!(parse_number(b"-1"), None);
+        assert_eq!(parse_number(b"4 2"), None);
+        assert_eq!(parse_number(b"42x"), None);
     }
 }
