@@ -4,7 +4,7 @@
  * io_* system call fail with ENOSYS (as on a kernel built without CONFIG_AIO),
  * then the program is executed with the filter in force.
  *
- * Usage: seccomp_noaio [--errno=EPERM] PROGRAM [ARGUMENT...]
+ * Usage: seccomp_noaio [--errno=ENOSYS|--errno=EPERM] PROGRAM [ARGUMENT...]
  * (--errno=EPERM answers EPERM instead, as a systemd unit's
  * SystemCallErrorNumber=EPERM or some container profiles do.)
  * Exit status: PROGRAM's, or 126 if the filter cannot be installed.
@@ -31,13 +31,13 @@
 int main(int argc, char **argv)
 {
 	int err = ENOSYS;
-	if (argc > 1 && strcmp(argv[1], "--errno=EPERM") == 0) {
-		err = EPERM;
+	if (argc > 1 && (strcmp(argv[1], "--errno=EPERM") == 0 || strcmp(argv[1], "--errno=ENOSYS") == 0)) {
+		err = strcmp(argv[1], "--errno=EPERM") == 0 ? EPERM : ENOSYS;
 		argv++;
 		argc--;
 	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: seccomp_noaio [--errno=EPERM] PROGRAM [ARGUMENT...]\n");
+		fprintf(stderr, "usage: seccomp_noaio [--errno=ENOSYS|--errno=EPERM] PROGRAM [ARGUMENT...]\n");
 		return 126;
 	}
 	struct sock_filter code[] = {

@@ -15,7 +15,9 @@
 #      tests/c/seccomp_noaio.c, makes the io_* calls fail with ENOSYS) says
 #      so and names the seccomp filter, and -EPERM from such a filter too;
 #   with it on, the first line says which library was loaded from where, and
-#   whether it reaps completions in user space (and why not);
+#   whether it reaps completions in user space (and why not), and each
+#   io_setup which engine the context got (kernel, or threads and why: under
+#   the ENOSYS/EPERM filter the default engine falls back, and says so);
 #   5. with strace, proof that nothing is opened or written when it is off.
 set -eu
 . "$(dirname "$0")/lib/common.sh"
@@ -56,6 +58,9 @@ probe() {
 	grep -Eq "^libaio: libaio-rs [0-9.]+ loaded from ($BUILD/libaio.so.1|$OURS): kernel AIO, " "$TMP/$tag.load" ||
 		fail_with_log "$TMP/$tag.err" "$tag: the first line does not say which library was loaded"
 	sed -i 1d "$TMP/$tag.err"
+	# Each successful io_setup says which engine the context got: to TAG.engine.
+	grep '^libaio: io_setup: engine ' "$TMP/$tag.err" >"$TMP/$tag.engine" || true
+	sed -i '/^libaio: io_setup: engine /d' "$TMP/$tag.err"
 }
 
 # expect_line TAG REGEX: some stderr line of TAG matches REGEX (grep -E).
@@ -105,6 +110,8 @@ n=$(wc -l <"$TMP/on.err")
 [ "$n" -eq 12 ] || fail_with_log "$TMP/on.err" "expected 12 lines on stderr (one per failure), got $n"
 probe on-ok 1 -- ok
 expect_silent on-ok "=1 (successful calls only)"
+grep -q '^libaio: io_setup: engine kernel$' "$TMP/on-ok.engine" ||
+	fail_with_log "$TMP/on-ok.engine" "io_setup does not say which engine the context got"
 grep -q 'completions reaped from the ring in user space when ready$' "$TMP/on-ok.load" ||
 	fail_with_log "$TMP/on-ok.load" "the load line does not say that user-space reaping is on"
 LIBAIO_RS_REAP=0 probe reap-off 1 -- ok
@@ -142,18 +149,27 @@ fi
 
 # --- 4. -ENOSYS: kernel AIO unavailable (a seccomp filter refuses it).
 "$TMP/seccomp_noaio" true || skip "seccomp filters cannot be installed here"
-probe enosys 1 "$TMP/seccomp_noaio" -- enosys
+# LIBAIO_RS_ENGINE=kernel: errors as libaio returns them (auto would fall back).
+LIBAIO_RS_ENGINE=kernel probe enosys 1 "$TMP/seccomp_noaio" -- enosys
 expect_line enosys '^libaio: io_setup: -ENOSYS: kernel AIO is not available here: .*seccomp filter'
 [ "$(wc -l <"$TMP/enosys.err")" -eq 2 ] || fail_with_log "$TMP/enosys.err" "expected 2 lines (io_setup, io_queue_init)"
 grep -q 'every reap through the kernel: a seccomp filter was installed before the library was loaded' "$TMP/enosys.load" ||
 	fail_with_log "$TMP/enosys.load" "the load line does not name the seccomp filter"
-probe enosys-off unset "$TMP/seccomp_noaio" -- enosys
+LIBAIO_RS_ENGINE=kernel probe enosys-off unset "$TMP/seccomp_noaio" -- enosys
 expect_silent enosys-off
 sed 's/^/    /' "$TMP/enosys.load" "$TMP/enosys.err"
 # The same filter answering EPERM (a systemd unit's SystemCallErrorNumber=EPERM).
-probe eperm 1 "$TMP/seccomp_noaio" --errno=EPERM -- eperm
+LIBAIO_RS_ENGINE=kernel probe eperm 1 "$TMP/seccomp_noaio" --errno=EPERM -- eperm
 expect_line eperm '^libaio: io_setup: -EPERM: refused by the seccomp filter this process runs under'
 sed 's/^/    /' "$TMP/eperm.err"
+# Auto (the default): the same calls succeed on the thread engine, and say why.
+for e in ENOSYS EPERM; do
+	probe "fallback-$e" 1 "$TMP/seccomp_noaio" --errno=$e -- ok
+	grep -q "^libaio: io_setup: engine threads: kernel AIO answered -$e\$" "$TMP/fallback-$e.engine" ||
+		fail_with_log "$TMP/fallback-$e.engine" "no fallback to the thread engine under a filter answering $e"
+	expect_silent "fallback-$e" "=1 (successful calls only)"
+	sed 's/^/    /' "$TMP/fallback-$e.engine" | head -n 1
+done
 
 # --- 5. Off means none of the diagnostics' files opened and no write to stderr
 # (strace's own view). /proc/self/status is read either way, once, at load:
