@@ -180,17 +180,19 @@ unsafe fn reap_holding_user(slot: &Slot, req: &Request, zero: bool) -> Option<Re
     if s & (LIVE | DEAD) != LIVE || slot.ctx() != ctx {
         return None;
     }
+    // libaio's own shortcut, taken before any argument check and on libaio's
+    // own test of the header, as libaio does.
     // SAFETY: a live, undestroyed context of ours, whose destroy waits for USER.
+    if zero && unsafe { ring::looks_empty(ctx) } {
+        return Some(Reap::Done(0));
+    }
+    // SAFETY: as above.
     let Some(ring) = (unsafe { ring::Ring::open(ctx, slot.nr()) }) else {
         return Some(Reap::Kernel);
     };
     let Some((head, ready)) = ring.pending() else {
         return Some(Reap::Kernel);
     };
-    // libaio's own shortcut, taken before any argument check, as libaio does.
-    if ready == 0 && zero {
-        return Some(Reap::Done(0));
-    }
     // The kernel's checks, in its order (a negative nr fails min_nr > nr).
     if req.min_nr < 0 || req.min_nr > req.nr {
         return Some(Reap::Done(-libc::EINVAL));

@@ -344,10 +344,10 @@ impl Slot {
         } else {
             // SAFETY: a registered context not being destroyed: its ring is
             // mapped until our count is gone.
-            match unsafe { ring::Ring::open(ctx, self.nr.load(Ordering::Relaxed)) }.and_then(|r| r.pending())
-            {
-                Some((_, 0)) => Peek::Empty,
-                _ => Peek::Events,
+            if unsafe { ring::looks_empty(ctx) } {
+                Peek::Empty
+            } else {
+                Peek::Events
             }
         };
         let prev = self.state.fetch_sub(1, Ordering::Release);

@@ -25,6 +25,19 @@ pub(crate) unsafe fn known_layout(ctx: usize) -> Option<u32> {
     (known && nr > 0).then_some(nr)
 }
 
+/// libaio's own test for its "empty ring, zero timeout" answer: the magic is
+/// right and the raw `head` and `tail` words are equal, whatever `nr` and the
+/// indices say (the program may have written them).
+///
+/// # Safety
+/// The header at `ctx` is mapped.
+pub(crate) unsafe fn looks_empty(ctx: usize) -> bool {
+    // SAFETY: the caller guarantees the header is mapped.
+    let word = |field| unsafe { header_word(ctx, field) };
+    word(offset_of!(aio_ring, magic)) == AIO_RING_MAGIC
+        && word(offset_of!(aio_ring, head)) == word(offset_of!(aio_ring, tail))
+}
+
 /// One 32-bit word of the header of the ring at `ctx`, read atomically (the
 /// program and the kernel may write the header while we read it).
 ///

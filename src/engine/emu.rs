@@ -60,8 +60,12 @@ pub(crate) const CMD_PREADV: u16 = 7;
 pub(crate) const CMD_PWRITEV: u16 = 8;
 const IOCB_FLAG_RESFD: u32 = 1;
 const IOCB_FLAG_IOPRIO: u32 = 2;
-/// `RWF_*` flags this kernel knows (HIPRI, DSYNC, SYNC, NOWAIT, APPEND, NOAPPEND).
-const RWF_KNOWN: u32 = 0x3f;
+/// `RWF_*` flags Linux knows (HIPRI, DSYNC, SYNC, NOWAIT, APPEND, NOAPPEND,
+/// ATOMIC, DONTCACHE, NOSIGNAL); whether the file supports one is answered
+/// when the request runs.
+const RWF_KNOWN: u32 = 0x1ff;
+/// The most one read or write transfers (`MAX_RW_COUNT`).
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
 
 /// The kernel's per-CPU request accounting (`reqs_available`), for one CPU:
 /// the point where `io_submit` says `-EAGAIN`, and when slots come back,
@@ -277,16 +281,21 @@ fn close_dups(r: &mut Req) {
 }
 
 /// The ring size the kernel would give `maxevents` (`ioctx_alloc`): room for
-/// twice the larger of `maxevents` and four per possible CPU, rounded up to
-/// whole pages.
-fn ring_size(maxevents: u32, cpus: u32) -> Option<(u32, usize)> {
-    let want = maxevents.max(cpus.saturating_mul(4)).checked_mul(2)?;
+/// twice the larger of `maxevents` and four per possible CPU (in 32-bit
+/// arithmetic, as the kernel's), rounded up to whole pages; or the kernel's
+/// error: `EINVAL` for a ring too large, `EAGAIN` for none or more events
+/// than `fs.aio-max-nr` allows one context.
+fn ring_size(maxevents: u32, cpus: u32, max_nr: u64) -> Result<(u32, usize), i32> {
+    let want = maxevents.max(cpus.wrapping_mul(4)).wrapping_mul(2);
     if want as usize > 0x1000_0000 / size_of::<io_event>() {
-        return None;
+        return Err(libc::EINVAL);
+    }
+    if want == 0 || u64::from(maxevents) > max_nr {
+        return Err(libc::EAGAIN);
     }
     let bytes = size_of::<aio_ring>() + want as usize * size_of::<io_event>();
     let len = bytes.div_ceil(PAGE) * PAGE;
-    Some((
+    Ok((
         ((len - size_of::<aio_ring>()) / size_of::<io_event>()) as u32,
         len,
     ))
@@ -323,8 +332,12 @@ fn setup_inner(maxevents: u32, ctxp: usize) -> i32 {
         return -libc::EINVAL;
     }
     let cpus = possible_cpus();
-    let Some((nr, ring_len)) = ring_size(maxevents, cpus) else {
-        return -libc::EINVAL;
+    // The per-context limit the kernel applies (its default where /proc or
+    // kernel AIO itself is missing).
+    let max_nr = crate::procfs::number(c"/proc/sys/fs/aio-max-nr").unwrap_or(65536);
+    let (nr, ring_len) = match ring_size(maxevents, cpus, max_nr) {
+        Ok(r) => r,
+        Err(e) => return -e,
     };
     let ctl_len = (size_of::<Control>() + nr as usize * size_of::<Req>()).div_ceil(PAGE) * PAGE;
     let map_len = ring_len + ctl_len;
@@ -662,8 +675,8 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
             if cb.buf != 0 || cb.offset != 0 || cb.nbytes != 0 || cb.rw_flags != 0 {
                 return Err(libc::EINVAL);
             }
-            if ftype == libc::S_IFIFO || ftype == libc::S_IFSOCK {
-                return Err(libc::EINVAL); // no fsync for these files
+            if !matches!(ftype, libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK) {
+                return Err(libc::EINVAL); // no fsync for pipes, sockets, devices, eventfds
             }
             return handoff(ctl, slot, cb, user_iocb, resfd, None, -1).map(Some);
         }
@@ -679,6 +692,10 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
             if mask != 0 {
                 ctl.post(user_iocb as u64, cb.data, i64::from(mask), resfd);
                 return Ok(None);
+            }
+            if matches!(ftype, libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK) {
+                // No poll method: never becomes ready for what it is not now.
+                return Err(libc::EINVAL);
             }
             let req = handoff(ctl, slot, cb, user_iocb, resfd, None, -1)?;
             // SAFETY: our record, not yet handed to anyone.
@@ -700,7 +717,7 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
     if (write && acc == libc::O_RDONLY) || (!write && acc == libc::O_WRONLY) {
         return Err(libc::EBADF);
     }
-    if ftype == libc::S_IFDIR {
+    if ftype == libc::S_IFDIR || (write && ftype == 0 && is_eventfd(cb.fd)) {
         return Err(libc::EINVAL); // no read_iter/write_iter
     }
     // The buffers (aio_setup_rw), then the offset (rw_verify_area).
@@ -753,7 +770,19 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
             return Err(libc::EFAULT);
         }
     }
-    if seekable && cb.offset < 0 {
+    let count = if vectored {
+        let v = if iovs.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: our copy holds iovcnt initialised iovecs.
+            unsafe { core::slice::from_raw_parts(iovs, iovcnt) }
+        };
+        v.iter().map(|e| e.iov_len as u64).sum::<u64>()
+    } else {
+        cb.nbytes
+    };
+    // rw_verify_area: the offset, and the end of the transfer, not negative.
+    if seekable && (cb.offset < 0 || cb.offset.checked_add(count.min(MAX_RW_COUNT) as i64).is_none()) {
         if !iovs.is_null() {
             // SAFETY: our allocation, not used after.
             unsafe { libc::free(iovs.cast()) };
@@ -898,7 +927,8 @@ pub(crate) unsafe fn getevents(
         let t = unsafe { ptr::read_unaligned(timeout) };
         t.tv_sec == 0 && t.tv_nsec == 0
     };
-    if zero && !ctl.ready() {
+    // SAFETY: a pinned context's ring is mapped.
+    if zero && unsafe { crate::ring::looks_empty(ctl.ring) } {
         return 0;
     }
     let Some(pid) = threads::pid() else {
