@@ -455,12 +455,22 @@ pub(crate) struct EmuPin {
     ctl: usize,
 }
 
-/// Pins the user-space context `ctx`, if it is one that is not being destroyed.
+/// Pins the user-space context `ctx`, if it is one that is not being
+/// destroyed. While there is none, one relaxed load.
+#[inline(always)]
 pub(crate) fn pin_emu(ctx: usize) -> Option<EmuPin> {
     if EMU_CONTEXTS.load(Ordering::Relaxed) == 0 {
         return None;
     }
-    let slot = table()?.find(ctx)?;
+    pin_emu_slow(ctx)
+}
+
+#[cold]
+#[inline(never)]
+fn pin_emu_slow(ctx: usize) -> Option<EmuPin> {
+    let slot = table()?
+        .probe(ctx)
+        .find(|s| s.ctx.load(Ordering::Acquire) == ctx && s.state.load(Ordering::Acquire) & EMU != 0)?;
     loop {
         let s = slot.state.load(Ordering::Relaxed);
         if s & (EMU | DEAD) != EMU {
@@ -502,9 +512,15 @@ impl EmuPin {
         self.slot.state.fetch_or(DEAD, Ordering::AcqRel) & DEAD == 0
     }
 
+    /// Waits until this pin is the only call inside (with `DEAD` set, no
+    /// other can start).
+    pub(crate) fn wait_alone(&self) {
+        sync::wait_while(&self.slot.state, |v| v & PEEKERS > 1);
+    }
+
     /// Waits until this pin is the only call inside, then frees the slot.
     pub(crate) fn unregister(self) {
-        sync::wait_while(&self.slot.state, |v| v & PEEKERS > 1);
+        self.wait_alone();
         self.slot.ctl.store(0, Ordering::Relaxed);
         EMU_CONTEXTS.fetch_sub(1, Ordering::Relaxed);
         self.slot.free();

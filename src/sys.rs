@@ -266,6 +266,14 @@ pub(crate) fn futex_wake_all(word: &AtomicU32) {
     };
 }
 
+/// Wakes every thread sleeping on the futex at address `addr`, which may no
+/// longer be mapped: a private futex is a key, the kernel reads nothing.
+pub(crate) fn futex_wake_addr(addr: usize) {
+    let op = libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG;
+    // SAFETY: FUTEX_WAKE only uses the address as a key; nothing is accessed.
+    unsafe { syscall6(libc::SYS_futex, [addr, op as usize, i32::MAX as usize, 0, 0, 0]) };
+}
+
 /// Wakes up to `n` threads sleeping on `word`.
 pub(crate) fn futex_wake(word: &AtomicU32, n: i32) {
     let op = libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG;

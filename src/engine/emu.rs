@@ -170,6 +170,9 @@ pub(crate) struct Req {
     pub(crate) next: *mut Req,
     /// Set when `io_cancel` took a pending poll.
     pub(crate) cancelled: bool,
+    /// Bumped at each use of the record, so the poller never mistakes a
+    /// reused record for the one it polled.
+    pub(crate) gen: u32,
 }
 
 impl Control {
@@ -220,7 +223,7 @@ impl Control {
             st.avail.completed += 1;
             if st.avail.completed > 1 {
                 st.avail
-                    .refill(self.head().load(Ordering::Relaxed), st.tail, self.nr);
+                    .refill(self.head().load(Ordering::Acquire), st.tail, self.nr);
             }
             for &w in &st.waiters[..st.nwaiters] {
                 signal(w);
@@ -241,8 +244,15 @@ impl Control {
             r.next_free = st.free;
             st.free = i as u32;
         });
+        let word = self.inflight.as_ptr() as usize;
+        // The last touch of the mapping: once the count is 0, io_destroy may
+        // unmap it, so a sleeper is woken by address only (a private futex
+        // is a key, nothing is read), and WAITERS is left set (harmless:
+        // nothing else waits on this word).
         let prev = self.inflight.fetch_sub(1, Ordering::Release);
-        sync::wake(&self.inflight, prev);
+        if prev & sync::WAITERS != 0 {
+            sys::futex_wake_addr(word);
+        }
     }
 
     /// Wakes every thread sleeping in `io_getevents` (destroy).
@@ -403,17 +413,22 @@ fn setup_inner(maxevents: u32, ctxp: usize) -> i32 {
             kind: 0,
             next: ptr::null_mut(),
             cancelled: false,
+            gen: 0,
         };
         // SAFETY: record i lies in our mapping (sized for nr records), aligned.
         unsafe { reqs.wrapping_add(i as usize).write(r) };
     }
     if !registry::register_emu(ring, nr, ctl_ptr as usize) {
+        // No room in the registry: the kernel's answer when it runs out of
+        // memory for contexts.
         // SAFETY: our own mapping, never published.
         unsafe { sys::unmap(base, map_len) };
-        return -libc::EAGAIN;
+        return -libc::ENOMEM;
     }
     if !sys::write_user(pid, ctxp, &ring.to_ne_bytes()) {
-        destroy(registry::pin_emu(ring).expect("just registered"));
+        if let Some(pin) = registry::pin_emu(ring) {
+            destroy(pin);
+        }
         return -libc::EFAULT;
     }
     0
@@ -593,10 +608,12 @@ fn submit_one(ctl: &Control, pid: i32, user_iocb: usize) -> Result<bool, i32> {
         return Err(libc::EINVAL);
     }
     // A request slot (the kernel's reqs_available).
-    let head = ctl.head().load(Ordering::Acquire);
     let slot = ctl.state.with(|st| {
         if !st.avail.take() {
-            st.avail.refill(head, st.tail, ctl.nr);
+            // The head as it is now, under the lock posts take (the kernel
+            // reads it under its completion lock).
+            st.avail
+                .refill(ctl.head().load(Ordering::Acquire), st.tail, ctl.nr);
             if !st.avail.take() {
                 return None;
             }
@@ -877,6 +894,7 @@ fn handoff(
     r.events = 0;
     r.next = ptr::null_mut();
     r.cancelled = false;
+    r.gen = r.gen.wrapping_add(1);
     Ok(req)
 }
 
@@ -1091,11 +1109,13 @@ pub(crate) fn destroy(pin: EmuPin) -> i32 {
         return -libc::EINVAL; // another thread's destroy got there first
     }
     let ctl = control(&pin);
+    // Sleepers inside are woken (a later one sees DEAD before it sleeps);
+    // then no other call is inside, so no submission adds work behind us.
     ctl.wake_waiters();
+    pin.wait_alone();
     threads::cancel_all(ctl);
     sync::wait_while(&ctl.inflight, |v| v & !sync::WAITERS != 0);
     let (base, len) = (ctl.ring, ctl.map_len);
-    // Sleepers still inside were woken (or see DEAD before they sleep).
     pin.unregister();
     // SAFETY: no call is inside any more and none can start: the mapping
     // (ring, control block, records) is ours to drop.

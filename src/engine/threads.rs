@@ -55,14 +55,17 @@ unsafe impl Send for Queue {}
 // SAFETY: as for Queue.
 unsafe impl Send for Polls {}
 
-/// The executor's state, in a page wiped in a forked child. `repr(C)`: `init`
-/// is the page's first word, read before the rest exists.
+/// The executor's state, in a page wiped in a forked child: a word that says
+/// whether the rest is set up, then the rest, written only by the thread that
+/// moved the word from 0 to 1.
 #[repr(C)]
 struct Global {
-    /// 0 in a fresh process (or a child), 1 while set up, 2 ready; read
-    /// through the page's first word before the rest is known to exist.
-    #[allow(dead_code)]
+    /// 0 in a fresh process (or a child), 1 while set up, 2 ready.
     init: AtomicU32,
+    rest: Rest,
+}
+
+struct Rest {
     pid: i32,
     queue: Mutex<Queue>,
     /// Bumped after each push: what idle workers sleep on.
@@ -76,7 +79,7 @@ struct Global {
 static PAGE: AtomicPtr<Global> = AtomicPtr::new(ptr::null_mut());
 
 /// The executor's state, set up on first use (again in a forked child).
-fn global() -> Option<&'static Global> {
+fn global() -> Option<&'static Rest> {
     let mut page = PAGE.load(Ordering::Acquire);
     if page.is_null() {
         let p = sys::map_anonymous(4096)?;
@@ -87,7 +90,11 @@ fn global() -> Option<&'static Global> {
             return None;
         }
         // The registry must forget user-space contexts in a child as well.
-        crate::registry::wipe_on_fork_now();
+        if !crate::registry::wipe_on_fork_now() {
+            // SAFETY: our own page, never published.
+            unsafe { sys::unmap(p, 4096) };
+            return None;
+        }
         match PAGE.compare_exchange(ptr::null_mut(), p.cast(), Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => page = p.cast(),
             Err(other) => {
@@ -98,13 +105,13 @@ fn global() -> Option<&'static Global> {
         }
     }
     const _: () = assert!(size_of::<Global>() <= 4096);
-    // SAFETY: a page of ours, never unmapped; `init` is an atomic, valid at zero.
-    let init = unsafe { &*page.cast::<AtomicU32>() };
+    // SAFETY: a page of ours, never unmapped; `init` (its first word, repr(C))
+    // is an atomic, valid at zero.
+    let init = unsafe { &(*page).init };
     loop {
         match init.compare_exchange(0, 1, Ordering::Acquire, Ordering::Acquire) {
             Ok(_) => {
-                let g = Global {
-                    init: AtomicU32::new(1),
+                let rest = Rest {
                     // SAFETY: getpid has no arguments.
                     pid: unsafe { libc::getpid() },
                     queue: Mutex::new(Queue {
@@ -124,8 +131,14 @@ fn global() -> Option<&'static Global> {
                         n: 0,
                     }),
                 };
-                // SAFETY: our page, which nobody reads before init is 2.
-                unsafe { page.write(g) };
+                // SAFETY: the rest of our page, which only this thread (that
+                // moved init from 0 to 1) writes, and nobody reads before
+                // init is 2.
+                let at = page
+                    .wrapping_byte_add(core::mem::offset_of!(Global, rest))
+                    .cast::<Rest>();
+                // SAFETY: as above: `at` is the `rest` field of our page.
+                unsafe { at.write(rest) };
                 init.store(2, Ordering::Release);
                 break;
             }
@@ -134,7 +147,7 @@ fn global() -> Option<&'static Global> {
         }
     }
     // SAFETY: initialised above (or by another thread, published by init = 2).
-    Some(unsafe { &*page })
+    Some(unsafe { &(*page).rest })
 }
 
 /// This process's id (for the kernel's checked copies), or None when the
@@ -169,7 +182,7 @@ pub(crate) fn enqueue(req: *mut Req) {
         return;
     }
     g.queue.with(|q| {
-        // SAFETY: eventfd has no memory arguments.
+        // SAFETY: the submitter's record, now handed over to the queue.
         unsafe { (*req).next = ptr::null_mut() };
         if q.tail.is_null() {
             q.head = req;
@@ -190,22 +203,28 @@ pub(crate) fn kick(n: usize) {
         sys::futex_wake(&g.work, n.min(idle) as i32);
     }
     let mut missing = n.saturating_sub(idle);
-    while missing > 0 {
-        let w = g.workers.load(Ordering::Relaxed);
-        if w >= MAX_WORKERS {
+    while missing > 0 && claim_worker(g) {
+        if !spawn(worker) {
+            g.workers.fetch_sub(1, Ordering::AcqRel);
             break;
         }
-        if g.workers
+        missing -= 1;
+    }
+}
+
+/// Counts one more worker, if there is room.
+fn claim_worker(g: &Rest) -> bool {
+    let mut w = g.workers.load(Ordering::Relaxed);
+    while w < MAX_WORKERS {
+        match g
+            .workers
             .compare_exchange(w, w + 1, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
         {
-            if !spawn(worker) {
-                g.workers.fetch_sub(1, Ordering::AcqRel);
-                break;
-            }
-            missing -= 1;
+            Ok(_) => return true,
+            Err(now) => w = now,
         }
     }
+    false
 }
 
 /// Starts a detached thread with every signal blocked.
@@ -261,8 +280,11 @@ extern "C" fn worker(_: *mut c_void) -> *mut c_void {
         g.idle.fetch_sub(1, Ordering::AcqRel);
         if timed_out && g.queue.with(|q| q.head.is_null()) {
             g.workers.fetch_sub(1, Ordering::AcqRel);
-            // A request queued since will start a worker of its own (kick).
-            return ptr::null_mut();
+            // A request queued between the look and the count may have
+            // found every worker counted and started none: take it on.
+            if g.queue.with(|q| q.head.is_null()) || !claim_worker(g) {
+                return ptr::null_mut();
+            }
         }
     }
 }
@@ -423,7 +445,7 @@ extern "C" fn poller(_: *mut c_void) -> *mut c_void {
         return ptr::null_mut();
     };
     let mut fds = MallocBuf::<libc::pollfd>::new();
-    let mut reqs = MallocBuf::<*mut Req>::new();
+    let mut reqs = MallocBuf::<(*mut Req, u32)>::new();
     loop {
         // A snapshot of the pending polls (the list may change meanwhile:
         // each ready one is taken only if still listed).
@@ -456,7 +478,7 @@ extern "C" fn poller(_: *mut c_void) -> *mut c_void {
                     events: rr.events,
                     revents: 0,
                 };
-                q[i] = r;
+                q[i] = (r, rr.gen);
                 r = rr.next;
             }
             Some(n)
@@ -479,8 +501,14 @@ extern "C" fn poller(_: *mut c_void) -> *mut c_void {
             drain(f[0].fd);
         }
         for i in 1..=n {
-            let (rev, req) = (f[i].revents, q[i]);
-            if rev == 0 || unlink_poll(g, |r, _| r == req).is_null() {
+            let (rev, (req, gen)) = (f[i].revents, q[i]);
+            // The same record in the same use (a cancelled poll's record may
+            // already serve another); POLLNVAL: its descriptor was closed by
+            // io_cancel meanwhile.
+            if rev == 0
+                || rev & libc::POLLNVAL != 0
+                || unlink_poll(g, |r, rr| r == req && rr.gen == gen).is_null()
+            {
                 continue;
             }
             // SAFETY: unlinked just now: ours.
@@ -523,7 +551,7 @@ fn wake_mask(kind: u32, revents: i16, events: i16) -> i16 {
 }
 
 /// Unlinks the first pending poll matching `pick`; null when none does.
-fn unlink_poll(g: &Global, pick: impl Fn(*mut Req, &Req) -> bool) -> *mut Req {
+fn unlink_poll(g: &Rest, pick: impl Fn(*mut Req, &Req) -> bool) -> *mut Req {
     g.polls.with(|p| {
         let mut prev: *mut Req = ptr::null_mut();
         let mut r = p.head;
