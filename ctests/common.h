@@ -290,6 +290,10 @@ static inline int under_valgrind(void)
  * know it and answers ENOSYS. Everywhere else the suite needs it. */
 static inline int have_pgetevents(void)
 {
+	/* Only valgrind lacks it; elsewhere the raw probe could be refused by a
+	 * seccomp filter the program runs under (engine_noaio.sh). */
+	if (!under_valgrind())
+		return 1;
 	int saved = errno;
 	long r = syscall(CTEST_NR_IO_PGETEVENTS, 0L, 0L, 0L, NULL, NULL, NULL);
 	int missing = r < 0 && errno == ENOSYS;

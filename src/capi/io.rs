@@ -78,7 +78,7 @@ pub unsafe extern "C" fn io_cancel(ctx: io_context_t, iocb: *mut iocb, evt: *mut
         emu::cancel(&pin, iocb as usize)
     } else {
         // SAFETY: the kernel validates all three.
-        engine::unknown_context(unsafe { sys::io_cancel(ctx, iocb, evt) })
+        engine::unknown_context_cancel(unsafe { sys::io_cancel(ctx, iocb, evt) }, iocb as usize)
     };
     diag::failed("io_cancel", ret);
     ret
@@ -121,7 +121,8 @@ pub unsafe extern "C" fn io_getevents(
     // SAFETY: the caller's arguments, unchanged, for the kernel to check.
     let call = || unsafe { sys::io_getevents(ctx, min_nr, nr, events, timeout) };
     // SAFETY: the arguments are the caller's, unchanged; `call` makes the syscall.
-    let ret = engine::unknown_context(unsafe { reap::getevents(&req, config::user_reap(), call) });
+    let ret = unsafe { reap::getevents(&req, config::user_reap(), call) };
+    let ret = engine::unknown_context_getevents(ret, timeout as usize, 0);
     if ret < 0 {
         diag::failed("io_getevents", ret);
     }
@@ -183,7 +184,8 @@ pub unsafe extern "C" fn io_pgetevents(
     // timeout" answer still comes first.
     let may_reap = config::user_reap() && sigmask.is_null();
     // SAFETY: the arguments are the caller's, unchanged.
-    let ret = engine::unknown_context(unsafe { reap::getevents(&req, may_reap, call) });
+    let ret = unsafe { reap::getevents(&req, may_reap, call) };
+    let ret = engine::unknown_context_getevents(ret, timeout as usize, sigmask as usize);
     if ret < 0 {
         diag::failed("io_pgetevents", ret);
     }

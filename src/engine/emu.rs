@@ -547,15 +547,18 @@ fn fd_flags(fd: i32) -> Result<i32, i32> {
 }
 
 /// The file type bits of `fd` (`S_IFMT`).
-fn fd_type(fd: i32) -> u32 {
+/// The file type bits of `fd` (`S_IFMT`), its size, and whether no block of
+/// it is allocated (a file made by `ftruncate`: all hole).
+fn fd_type(fd: i32) -> (u32, i64, bool) {
     let mut st = core::mem::MaybeUninit::<libc::stat>::zeroed();
     // SAFETY: fstat writes into our buffer.
     let r = unsafe { libc::fstat(fd, st.as_mut_ptr()) };
     if r != 0 {
-        return 0;
+        return (0, 0, false);
     }
     // SAFETY: zero-initialised and filled by fstat.
-    unsafe { st.assume_init() }.st_mode & libc::S_IFMT
+    let st = unsafe { st.assume_init() };
+    (st.st_mode & libc::S_IFMT, st.st_size, st.st_blocks == 0)
 }
 
 /// Whether `fd` is an eventfd (its /proc link says so).
@@ -681,7 +684,7 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
     } else {
         -1
     };
-    let ftype = fd_type(cb.fd);
+    let (ftype, size, sparse) = fd_type(cb.fd);
     let seekable = ftype == libc::S_IFREG || ftype == libc::S_IFBLK;
     let (write, vectored) = match cb.opcode {
         CMD_PREAD => (false, false),
@@ -807,7 +810,11 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
         return Err(libc::EINVAL);
     }
     let offset = if seekable { cb.offset } else { -1 };
-    let direct = flags & libc::O_DIRECT != 0;
+    // The kernel also finishes inside io_submit an O_DIRECT read that needs
+    // no device I/O: past the end of the file, or of a file with no block
+    // allocated (all hole).
+    let no_io = !write && ftype == libc::S_IFREG && (offset >= size || sparse);
+    let direct = flags & libc::O_DIRECT != 0 && !no_io;
     if !direct {
         // The kernel does buffered I/O inside io_submit; so do we.
         let list = if vectored {

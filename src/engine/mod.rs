@@ -20,6 +20,7 @@ pub(crate) mod threads;
 use crate::abi::io_context_t;
 use crate::config::{self, EngineMode};
 use crate::{diag, registry, sys};
+use core::mem::size_of;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Set once a context fell back because kernel AIO was refused: calls on
@@ -66,13 +67,56 @@ pub(crate) unsafe fn setup(maxevents: i32, ctxp: *mut io_context_t) -> i32 {
     ret
 }
 
+/// Whether the kernel's answer `ret` to a call on a context that is not ours
+/// is a refusal of kernel AIO itself (no kernel AIO, or a filter), in a
+/// process that runs on a user-space engine.
+fn refused(ret: i32) -> bool {
+    (ret == -libc::ENOSYS || ret == -libc::EPERM)
+        && (KERNEL_REFUSED.load(Ordering::Relaxed) || config::engine_mode() == EngineMode::Threads)
+}
+
 /// The answer of a kernel call on a context that is not ours: where kernel
 /// AIO is refused and the program runs on a user-space engine, an unknown
 /// context is `-EINVAL`, as the kernel would say.
 pub(crate) fn unknown_context(ret: i32) -> i32 {
-    if (ret == -libc::ENOSYS || ret == -libc::EPERM) && KERNEL_REFUSED.load(Ordering::Relaxed) {
+    if refused(ret) {
         -libc::EINVAL
     } else {
         ret
     }
+}
+
+/// Whether `len` bytes at `p` can be read (through the kernel's checked copy).
+fn readable(p: usize, len: usize) -> bool {
+    let mut buf = [0u8; 16];
+    threads::pid().is_some_and(|pid| sys::read_user(pid, p, &mut buf[..len]) == len)
+}
+
+/// [`unknown_context`] for `io_getevents`/`io_pgetevents`, which the kernel
+/// answers in this order: the timeout and the signal-mask pair are read
+/// (`-EFAULT`) before the context is looked up (`-EINVAL`).
+pub(crate) fn unknown_context_getevents(ret: i32, timeout: usize, sigmask: usize) -> i32 {
+    if !refused(ret) {
+        return ret;
+    }
+    if timeout != 0 && !readable(timeout, size_of::<libc::timespec>()) {
+        return -libc::EFAULT;
+    }
+    if sigmask != 0 && !readable(sigmask, 8) {
+        return -libc::EFAULT;
+    }
+    -libc::EINVAL
+}
+
+/// [`unknown_context`] for `io_cancel`: the kernel reads the iocb's key
+/// (`-EFAULT`) before it looks the context up.
+pub(crate) fn unknown_context_cancel(ret: i32, iocb: usize) -> i32 {
+    if !refused(ret) {
+        return ret;
+    }
+    let key_at = iocb + if cfg!(target_endian = "little") { 8 } else { 12 };
+    if !readable(key_at, 4) {
+        return -libc::EFAULT;
+    }
+    -libc::EINVAL
 }

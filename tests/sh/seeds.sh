@@ -13,8 +13,21 @@
 # project's seed document, *.txt in $LIBAIO_RS_SEEDS (default: ../shared/seeds
 # beside the repository, as in the development tree and its CI). A clone
 # without it skips this test; a LIBAIO_RS_SEEDS that names no directory fails.
+#
+# For the engine tests (tests/sh/engine_*.sh); unset, nothing changes:
+#   LIBAIO_RS_OURS_WRAP    command words put before each program run with ours
+#   LIBAIO_RS_OURS_ENGINE  the engine every run with ours must report: it runs
+#                          with LIBAIO_RS_DEBUG=1, its stderr must have the line
+#                          "libaio: io_setup: engine NAME" and no other engine;
+#                          the library's "libaio: " lines are then taken out of
+#                          stderr before the usual checks
 set -eu
 . "$(dirname "$0")/lib/common.sh"
+
+read -ra OURS_WRAP <<<"${LIBAIO_RS_OURS_WRAP:-}"
+OURS_ENGINE=${LIBAIO_RS_OURS_ENGINE:-}
+[ ${#OURS_WRAP[@]} = 0 ] || [ -n "$OURS_ENGINE" ] ||
+	fail "LIBAIO_RS_OURS_WRAP without LIBAIO_RS_OURS_ENGINE: the run could not prove which engine it used"
 
 if [ -n "${LIBAIO_RS_SEEDS:-}" ]; then
 	SEEDS=$LIBAIO_RS_SEEDS
@@ -149,19 +162,42 @@ check_c_run() { # TAG RUNDIR
 	grep -v -e '^buf: ' -e '^finished io number: ' "$out" | sort >"$TMP/$tag.norm"
 }
 
+# check_engine TAG: the run with ours said it used OURS_ENGINE, and only it;
+# then the library's own lines leave stderr.
+engine_seen=
+check_engine() {
+	local err=$TMP/$1.err lines
+	lines=$(grep '^libaio: io_setup: engine ' "$err" || true)
+	grep -Eq "^libaio: io_setup: engine $OURS_ENGINE(:|\$)" <<<"$lines" ||
+		fail_with_log "$err" "$1: no 'libaio: io_setup: engine $OURS_ENGINE' line on stderr"
+	! grep -Evq "^libaio: io_setup: engine $OURS_ENGINE(:|\$)" <<<"$lines" ||
+		fail_with_log "$err" "$1: an io_setup reported another engine than $OURS_ENGINE"
+	engine_seen=$(head -n 1 <<<"$lines")
+	grep -v '^libaio: ' "$err" >"$err.rest" || true
+	mv "$err.rest" "$err"
+}
+
 for bin in cxx_ours cxx_deb c_ours c_deb; do
 	for lib in ours deb; do
 		tag=${bin}-run-$lib
-		if [ $lib = ours ]; then libdir=$OURS_LIBDIR want=$OURS_LIB; else libdir='' want=$DEB_LIB; fi
+		pre=()
+		if [ $lib = ours ]; then
+			libdir=$OURS_LIBDIR want=$OURS_LIB pre=("${OURS_WRAP[@]}")
+			[ -z "$OURS_ENGINE" ] || pre=(env LIBAIO_RS_DEBUG=1 "${pre[@]}")
+		else
+			libdir='' want=$DEB_LIB
+		fi
 		odirect_dir
 		case $bin in
 		cxx_*)
-			run_traced "$tag" "$libdir" "$want" -- timeout 300 "$TMP/$bin" --path="$ODIRECT_DIR/testfile"
+			run_traced "$tag" "$libdir" "$want" -- "${pre[@]}" timeout 300 "$TMP/$bin" --path="$ODIRECT_DIR/testfile"
+			[ $lib != ours ] || [ -z "$OURS_ENGINE" ] || check_engine "$tag"
 			check_cxx_run "$tag" "$ODIRECT_DIR/testfile"
 			;;
 		c_*)
 			# shellcheck disable=SC2016 # expanded by the inner sh
-			run_traced "$tag" "$libdir" "$want" -- sh -c 'cd "$1" && exec timeout 120 "$2"' sh "$ODIRECT_DIR" "$TMP/$bin"
+			run_traced "$tag" "$libdir" "$want" -- "${pre[@]}" sh -c 'cd "$1" && exec timeout 120 "$2"' sh "$ODIRECT_DIR" "$TMP/$bin"
+			[ $lib != ours ] || [ -z "$OURS_ENGINE" ] || check_engine "$tag"
 			check_c_run "$tag" "$ODIRECT_DIR"
 			;;
 		esac
@@ -176,5 +212,7 @@ for t in c_ours-run-ours c_ours-run-deb c_deb-run-ours; do
 		fail_with_log "$TMP/cmp.diff" "the C program's output with $t differs from Debian's build run with Debian's library"
 done
 
+[ ${#OURS_WRAP[@]} = 0 ] || note "ours ran as: ${OURS_WRAP[*]} PROGRAM"
+[ -z "$OURS_ENGINE" ] || note "ours' engine, as its io_setup reported it: $engine_seen"
 printf '%s\n' "${results[@]}"
 note "both seed programs pass with our library and with Debian's"
