@@ -37,7 +37,7 @@ t64name = $(t64soname).0.2
 B = build
 CARGO_TARGET_DIR ?= target
 STATICLIB = $(CARGO_TARGET_DIR)/release/libaio_so.a
-SRCS = $(shell find src cshim/src -name "*.rs") Cargo.toml cshim/Cargo.toml build.rs cbindgen.toml
+SRCS = $(shell find src cshim/src -name "*.rs") Makefile Cargo.toml cshim/Cargo.toml build.rs cbindgen.toml
 
 # Every exported name, for -u (pull it from the archive) and for libaio.a.
 EXPORTS = $(shell sed -n 's/^[[:space:]]*\(io_[a-z0-9_]*\);/\1/p' libaio.map | sort -u)
