@@ -24,13 +24,19 @@
  * the same moments. A read slice starts with QD reads submitted and ends by
  * reaping what is still in flight. Prints
  *   "a_ns_per_op=X b_ns_per_op=Y a_ops=N b_ops=M".
- * pair -c 1: the same slices, but counting this thread's system calls during
- * each library's slices (perf_event_open on the raw_syscalls:sys_enter
- * tracepoint, switched on and off around each slice), so both libraries are
- * counted under the same conditions in one process. Counting slows system
+ * pair -c 1: the same slices, but counting system calls during each library's
+ * slices (perf_event_open on the raw_syscalls:sys_enter tracepoint, switched
+ * on and off around each slice), so both libraries are counted under the same
+ * conditions in one process: those of this thread and of the threads started
+ * after the counter (a library's own threads, such as the thread engine's
+ * workers), and, as "caller", this thread's alone. Counting slows system
  * calls, so times from such a run are not reported. Prints
- *   "a_syscalls_per_op=X b_syscalls_per_op=Y a_syscalls_per_reap=Z b_syscalls_per_reap=W"
+ *   "a_syscalls_per_op=X b_syscalls_per_op=Y a_syscalls_per_reap=Z b_syscalls_per_reap=W
+ *    a_caller_syscalls_per_op=.. b_caller_syscalls_per_op=.. a_caller_syscalls_per_reap=.. ..."
  * or exits with status 3 when the counter cannot be opened.
+ * pair lines also say where each context's ring lies, "a_ring=kernel" (a
+ * mapping of the kernel's, /[aio]) or "a_ring=user" (anywhere else: a
+ * user-space engine's ring), which shows the engine each library used.
  * soak: `read` in slices of -s ms (default 1000) for -t seconds of each, one
  * line per 10 s of each library's own running time:
  *   "window=K a_ops_per_s=X b_ops_per_s=Y", then "a_eagain=N b_eagain=M"
@@ -80,7 +86,7 @@ struct lib {
 	int narrays, next_array;
 	int inflight;
 	long ops, eagain, reaps;
-	long long syscalls; /* pair -c */
+	long long syscalls, caller_syscalls; /* pair -c: all threads; this one */
 	double seconds;
 };
 
@@ -312,15 +318,29 @@ enum workload { POLL, READ };
 
 /* ---- counting this thread's system calls (pair -c) ---- */
 
-static int sc_fd = -1;
-static long long sc_last, sc_own; /* last reading; calls of a bare on/off */
+/* sc_fd[0]: this thread; sc_fd[1]: this thread and those it starts later
+ * (inherit), such as a library's worker threads. */
+static int sc_fd[2] = { -1, -1 };
+static long long sc_last[2], sc_own[2]; /* last readings; calls of a bare on/off */
 
-static long long sc_read(void)
+static long long sc_read(int i)
 {
 	long long v;
-	if (read(sc_fd, &v, sizeof(v)) != sizeof(v))
+	if (read(sc_fd[i], &v, sizeof(v)) != sizeof(v))
 		die("read of the syscall counter");
 	return v;
+}
+
+static void sc_on(void)
+{
+	ioctl(sc_fd[0], PERF_EVENT_IOC_ENABLE, 0);
+	ioctl(sc_fd[1], PERF_EVENT_IOC_ENABLE, 0);
+}
+
+static void sc_off(void)
+{
+	ioctl(sc_fd[1], PERF_EVENT_IOC_DISABLE, 0);
+	ioctl(sc_fd[0], PERF_EVENT_IOC_DISABLE, 0);
 }
 
 /* The tracepoint's id, from tracefs wherever it is mounted. */
@@ -339,32 +359,59 @@ static int sc_open(void)
 	}
 	if (id < 0)
 		return -1;
-	struct perf_event_attr a;
-	memset(&a, 0, sizeof(a));
-	a.type = PERF_TYPE_TRACEPOINT;
-	a.size = sizeof(a);
-	a.config = id;
-	a.disabled = 1;
-	sc_fd = syscall(SYS_perf_event_open, &a, 0 /* this thread */, -1, -1, 0);
-	if (sc_fd < 0)
-		return -1;
-	/* The disabling ioctl is itself counted (it enters while counting is
-	 * on): measure what a bare on/off adds, to take it off every slice. */
-	sc_last = sc_read();
-	ioctl(sc_fd, PERF_EVENT_IOC_ENABLE, 0);
-	ioctl(sc_fd, PERF_EVENT_IOC_DISABLE, 0);
-	long long v = sc_read();
-	sc_own = v - sc_last;
-	sc_last = v;
+	for (int i = 0; i < 2; i++) {
+		struct perf_event_attr a;
+		memset(&a, 0, sizeof(a));
+		a.type = PERF_TYPE_TRACEPOINT;
+		a.size = sizeof(a);
+		a.config = id;
+		a.disabled = 1;
+		a.inherit = i;
+		sc_fd[i] = syscall(SYS_perf_event_open, &a, 0 /* this thread */, -1, -1, 0);
+		if (sc_fd[i] < 0)
+			return -1;
+	}
+	/* The ioctls between the counters' on and off are themselves counted:
+	 * measure what a bare on/off adds, to take it off every slice. */
+	for (int i = 0; i < 2; i++)
+		sc_last[i] = sc_read(i);
+	sc_on();
+	sc_off();
+	for (int i = 0; i < 2; i++) {
+		long long v = sc_read(i);
+		sc_own[i] = v - sc_last[i];
+		sc_last[i] = v;
+	}
 	return 0;
+}
+
+/* Where ctx's ring lies: "kernel" (the kernel's /[aio] mapping), "user"
+ * (any other mapping: a user-space engine) or "none". */
+static const char *ring_kind(io_context_t ctx)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return "none";
+	char line[4096];
+	const char *kind = "none";
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && (unsigned long)ctx >= lo &&
+		    (unsigned long)ctx < hi) {
+			kind = strstr(line, "/[aio]") ? "kernel" : "user";
+			break;
+		}
+	}
+	fclose(f);
+	return kind;
 }
 
 /* Runs one slice of `ms` on l; adds its operations and time (and with
  * pair -c its system calls). */
 static void slice(struct lib *l, enum workload w, double ms)
 {
-	if (sc_fd >= 0)
-		ioctl(sc_fd, PERF_EVENT_IOC_ENABLE, 0);
+	if (sc_fd[0] >= 0)
+		sc_on();
 	double start = now(), end = start + ms / 1000;
 	long ops = 0;
 	if (w == POLL) {
@@ -383,11 +430,12 @@ static void slice(struct lib *l, enum workload w, double ms)
 	}
 	l->seconds += now() - start;
 	l->ops += ops;
-	if (sc_fd >= 0) {
-		ioctl(sc_fd, PERF_EVENT_IOC_DISABLE, 0);
-		long long v = sc_read();
-		l->syscalls += v - sc_last - sc_own;
-		sc_last = v;
+	if (sc_fd[0] >= 0) {
+		sc_off();
+		long long v0 = sc_read(0), v1 = sc_read(1);
+		l->caller_syscalls += v0 - sc_last[0] - sc_own[0];
+		l->syscalls += v1 - sc_last[1] - sc_own[1];
+		sc_last[0] = v0, sc_last[1] = v1;
 	}
 }
 
@@ -404,6 +452,7 @@ static void pair(struct lib *a, struct lib *b, enum workload w, struct opts *o, 
 	a->ops = b->ops = 0;
 	a->reaps = b->reaps = 0;
 	a->syscalls = b->syscalls = 0;
+	a->caller_syscalls = b->caller_syscalls = 0;
 	a->seconds = b->seconds = 0;
 	a->eagain = b->eagain = 0;
 	long wa = 0, wb = 0;
@@ -421,14 +470,20 @@ static void pair(struct lib *a, struct lib *b, enum workload w, struct opts *o, 
 	}
 	if (soak)
 		printf("a_eagain=%ld b_eagain=%ld\n", a->eagain, b->eagain);
-	else if (sc_fd >= 0)
+	else if (sc_fd[0] >= 0)
 		printf("a_syscalls_per_op=%.4f b_syscalls_per_op=%.4f a_syscalls_per_reap=%.4f "
-		       "b_syscalls_per_reap=%.4f a_ops=%ld b_ops=%ld\n",
+		       "b_syscalls_per_reap=%.4f a_caller_syscalls_per_op=%.4f b_caller_syscalls_per_op=%.4f "
+		       "a_caller_syscalls_per_reap=%.4f b_caller_syscalls_per_reap=%.4f a_ops=%ld b_ops=%ld "
+		       "a_ring=%s b_ring=%s\n",
 		       (double)a->syscalls / a->ops, (double)b->syscalls / b->ops,
-		       (double)a->syscalls / a->reaps, (double)b->syscalls / b->reaps, a->ops, b->ops);
+		       (double)a->syscalls / a->reaps, (double)b->syscalls / b->reaps,
+		       (double)a->caller_syscalls / a->ops, (double)b->caller_syscalls / b->ops,
+		       (double)a->caller_syscalls / a->reaps, (double)b->caller_syscalls / b->reaps, a->ops,
+		       b->ops, ring_kind(a->ctx), ring_kind(b->ctx));
 	else
-		printf("a_ns_per_op=%.1f b_ns_per_op=%.1f a_ops=%ld b_ops=%ld\n", a->seconds * 1e9 / a->ops,
-		       b->seconds * 1e9 / b->ops, a->ops, b->ops);
+		printf("a_ns_per_op=%.1f b_ns_per_op=%.1f a_ops=%ld b_ops=%ld a_ring=%s b_ring=%s\n",
+		       a->seconds * 1e9 / a->ops, b->seconds * 1e9 / b->ops, a->ops, b->ops, ring_kind(a->ctx),
+		       ring_kind(b->ctx));
 }
 
 static void count(struct lib *l, enum workload w, long ops)

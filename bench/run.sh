@@ -17,6 +17,16 @@
 #   4. fio (ioengine=libaio) 4 KiB randread QD 1 and 32 on /dev/shm: plain fio
 #      (Debian's libaio) against LD_PRELOAD of ours, alternate runs; plus a
 #      crc32c-verified write pass on ours.
+#   5. (threads) ours on its user-space thread engine (LIBAIO_RS_ENGINE=threads
+#      in aiobench's environment, read by ours when it is loaded; Debian's
+#      libaio ignores it) against Debian's libaio on kernel AIO, in the same
+#      process as above: poll batch 1 and 32, O_DIRECT reads at QD 1 and 32 on
+#      /dev/shm and on the loop device; BENCH_THREADS_RUNS (5) runs each, in
+#      a table of its own whose ratio is IOPS ours/libaio (target: 0.5 or more
+#      for the reads). aiobench checks in every run where each context's ring
+#      lies (the kernel's /[aio] mapping or not), so a row cannot silently
+#      measure the wrong engine; its system call counts include the threads the
+#      library starts (the engine's workers).
 # Then user-space instructions per call (valgrind --tool=callgrind) and a soak:
 # BENCH_SOAK_SECONDS of QD 32 reads on ours (taking turns with libaio in 1 s
 # slices, so that the machine's own ups and downs show in both columns), with
@@ -40,9 +50,10 @@
 # Environment: BENCH_RUNS (9), BENCH_SECONDS per run (1), BENCH_SOAK_SECONDS
 # (60), BENCH_FIO_SECONDS (3), LIBAIO_RS_REFERENCE (Debian's libaio.so.1),
 # LIBAIO_RS_BUILD_DIR (build), BENCH_COUNT_RUNS (BENCH_RUNS), BENCH_ONLY
-# (space-separated row groups to run: poll shm loop arrays64 fio calls soak),
-# which `--only GROUP...` on the command line sets too, e.g.
+# (space-separated row groups to run: poll shm loop arrays64 fio calls soak
+# threads), which `--only GROUP...` on the command line sets too, e.g.
 #   bench/run.sh --only arrays64     (about 1 minute)
+#   bench/run.sh --only threads      (under 2 minutes)
 set -u
 if [ "${1:-}" = "--only" ]; then
 	shift
@@ -52,7 +63,7 @@ elif [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
 	sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//; /^set -u/d'
 	exit 0
 elif [ $# -gt 0 ]; then
-	echo "usage: bench/run.sh [--only GROUP...]  (groups: poll shm loop arrays64 fio calls soak)" >&2
+	echo "usage: bench/run.sh [--only GROUP...]  (groups: poll shm loop arrays64 fio calls soak threads)" >&2
 	exit 2
 fi
 cd "$(dirname "$0")/.."
@@ -64,12 +75,13 @@ RUNS=${BENCH_RUNS:-9}
 SECS=${BENCH_SECONDS:-1}
 SOAK=${BENCH_SOAK_SECONDS:-60}
 FIO_SECS=${BENCH_FIO_SECONDS:-3}
-ONLY=${BENCH_ONLY:-poll shm loop arrays64 fio calls soak}
+ONLY=${BENCH_ONLY:-poll shm loop arrays64 fio calls soak threads}
 COUNT_RUNS=${BENCH_COUNT_RUNS:-$RUNS}
+THREADS_RUNS=${BENCH_THREADS_RUNS:-5}
 for g in $ONLY; do
 	case $g in
-	poll | shm | loop | arrays64 | fio | calls | soak) ;;
-	*) echo "bench: unknown row group '$g' (poll shm loop arrays64 fio calls soak)" >&2; exit 2 ;;
+	poll | shm | loop | arrays64 | fio | calls | soak | threads) ;;
+	*) echo "bench: unknown row group '$g' (poll shm loop arrays64 fio calls soak threads)" >&2; exit 2 ;;
 	esac
 done
 ours=$(realpath "${LIBAIO_RS_BUILD_DIR:-build}/libaio.so.1")
@@ -79,8 +91,9 @@ for c in ${LIBAIO_RS_REFERENCE:-} /usr/lib/x86_64-linux-gnu/libaio.so.1 /lib/x86
 done
 [ -f "$ours" ] || { echo "bench: $ours is missing: run make first" >&2; exit 1; }
 [ -n "$theirs" ] || { echo "bench: Debian's libaio.so.1 is missing (apt-get install libaio1)" >&2; exit 1; }
-# Ours must reap in user space, whatever the caller's environment says.
-unset LIBAIO_RS_REAP LIBAIO_RS_DEBUG LD_PRELOAD
+# Ours must reap in user space, on kernel AIO (but in the threads rows),
+# whatever the caller's environment says.
+unset LIBAIO_RS_REAP LIBAIO_RS_DEBUG LIBAIO_RS_ENGINE LIBAIO_RS_FALLBACK_EAGAIN LD_PRELOAD
 
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 note() { printf '%s\n' "$*" >&2; }
@@ -97,6 +110,21 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- helpers ----
+
+# Where each library's ring must lie (aiobench's a_ring/b_ring): libaio's in
+# the kernel's /[aio] mapping, and ours too except in the threads rows (user).
+RING_T=kernel RING_O=kernel
+word() { sed -n "s/.*$1=\([a-z]*\).*/\1/p" | head -1; }
+# rings_ok RESULT A_IS: whether the run's rings are where they must be (A_IS:
+# which library was a, t or o).
+rings_ok() {
+	local want_a=$RING_T want_b=$RING_O
+	[ "$2" = o ] && want_a=$RING_O want_b=$RING_T
+	[ "$(word a_ring <<<"$1")" = "$want_a" ] && [ "$(word b_ring <<<"$1")" = "$want_b" ]
+}
+
+# What aiobench said on stderr before it failed (its "lib:" lines left out).
+why() { grep -v '^lib: ' "$work/err" | tail -2 | tr '\n' ' '; }
 
 per_second() { awk -v x="$1" 'BEGIN {if (x > 0) printf "%.0f", 1e9 / x; else print "n/a"}'; }
 median() { sort -g | awk '{a[NR] = $1} END {if (NR) print a[int((NR + 1) / 2)]}'; }
@@ -158,17 +186,23 @@ count_once() {
 count_pair() {
 	local n=$1
 	shift
-	sc_t=n/a sc_o=n/a rp_t=n/a rp_o=n/a spread=""
-	local t=() o=() tr=() orr=() pr=() i x who r ta oa
+	sc_t=n/a sc_o=n/a rp_t=n/a rp_o=n/a sc_oc=n/a rp_oc=n/a spread=""
+	local t=() o=() tr=() orr=() pr=() oc=() ocr=() i x who r ta oa
 	for ((i = 0; i < COUNT_RUNS; i++)); do
 		if [ "$inproc" = 1 ]; then
 			if ((i % 2)); then
-				r=$("$bin" pair "$ours" "$theirs" "$@" -t "$COUNT_SECS" -c 1 2>/dev/null) ta=b oa=a
+				r=$("$bin" pair "$ours" "$theirs" "$@" -t "$COUNT_SECS" -c 1 2>"$work/err") ta=b oa=a
 			else
-				r=$("$bin" pair "$theirs" "$ours" "$@" -t "$COUNT_SECS" -c 1 2>/dev/null) ta=a oa=b
+				r=$("$bin" pair "$theirs" "$ours" "$@" -t "$COUNT_SECS" -c 1 2>"$work/err") ta=a oa=b
 			fi
+			rings_ok "$r" "$( [ $ta = a ] && echo t || echo o)" || {
+				note "bench: aiobench pair ... $* -c 1 failed or ran on the wrong engine: ${r:-$(why)}"
+				return
+			}
 			t+=("$(field ${ta}_syscalls_per_op <<<"$r")") tr+=("$(field ${ta}_syscalls_per_reap <<<"$r")")
 			o+=("$(field ${oa}_syscalls_per_op <<<"$r")") orr+=("$(field ${oa}_syscalls_per_reap <<<"$r")")
+			oc+=("$(field ${oa}_caller_syscalls_per_op <<<"$r")")
+			ocr+=("$(field ${oa}_caller_syscalls_per_reap <<<"$r")")
 			pr+=("$(awk -v t="${t[-1]}" -v o="${o[-1]}" 'BEGIN {if (t > 0) printf "%.3f", o / t}')")
 			continue
 		fi
@@ -188,6 +222,10 @@ count_pair() {
 	sc_o=$(printf '%s\n' "${o[@]}" | median | xargs printf '%.3f')
 	rp_t=$(printf '%s\n' "${tr[@]}" | median | xargs printf '%.3f')
 	rp_o=$(printf '%s\n' "${orr[@]}" | median | xargs printf '%.3f')
+	if [ ${#oc[@]} -gt 0 ] && [[ " ${oc[*]} ${ocr[*]} " != *"  "* ]]; then
+		sc_oc=$(printf '%s\n' "${oc[@]}" | median | xargs printf '%.3f')
+		rp_oc=$(printf '%s\n' "${ocr[@]}" | median | xargs printf '%.3f')
+	fi
 	spread=$(printf '%s\n' "${t[@]}" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {if (hi - lo > 0.005) printf "libaio %.3f to %.3f", lo, hi}')
 	local so
 	so=$(printf '%s\n' "${o[@]}" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {if (hi - lo > 0.005) printf "ours %.3f to %.3f", lo, hi}')
@@ -216,13 +254,15 @@ interleave() {
 	local t=() o=() i r a b
 	for ((i = 0; i < RUNS; i++)); do
 		if ((i % 2)); then
-			r=$("$bin" pair "$ours" "$theirs" "$@" -t "$SECS" 2>/dev/null)
+			r=$("$bin" pair "$ours" "$theirs" "$@" -t "$SECS" 2>"$work/err")
 			a=$(field b_ns_per_op <<<"$r") b=$(field a_ns_per_op <<<"$r")
+			rings_ok "$r" o || a="" b=""
 		else
-			r=$("$bin" pair "$theirs" "$ours" "$@" -t "$SECS" 2>/dev/null)
+			r=$("$bin" pair "$theirs" "$ours" "$@" -t "$SECS" 2>"$work/err")
 			a=$(field a_ns_per_op <<<"$r") b=$(field b_ns_per_op <<<"$r")
+			rings_ok "$r" t || a="" b=""
 		fi
-		[ -n "$a" ] && [ -n "$b" ] || { note "bench: aiobench pair ... $* failed"; a=0 b=0; }
+		[ -n "$a" ] && [ -n "$b" ] || { note "bench: aiobench pair ... $* failed or ran on the wrong engine: ${r:-$(why)}"; a=0 b=0; }
 		t+=("$a") o+=("$b")
 	done
 	local mt mo
@@ -245,6 +285,35 @@ bench_row() {
 	fi
 }
 
+# The thread engine's table: ratio = IOPS ours/libaio (higher is better).
+trows=()
+tnotes=()
+# trow NAME "libaio ns" "ours ns" "libaio ops/s" "ours ops/s" "libaio sc" "ours sc" "ours sc, caller" "libaio sc/reap" "ours sc/reap, caller" TARGET
+trow() {
+	local ratio met="—"
+	ratio=$(awk -v o="$3" -v t="$2" 'BEGIN {if (o > 0 && t > 0) printf "%.3f", t / o; else print "n/a"}')
+	if [ -n "${11}" ] && [ "$ratio" != n/a ]; then
+		met=$(awk -v r="$ratio" -v g="${11}" 'BEGIN {print (r >= g) ? "yes" : "**no**"}')
+	fi
+	trows+=("| $1 | $2 | $3 | **$ratio** | $met | $4 | $5 | $6 | $7 ($8) | $9 | ${10} |")
+	printf '%-28s libaio %8s ns/op  threads %8s ns/op  IOPS ratio %s  syscalls/op %s -> %s (caller %s)  per reap %s -> %s\n' \
+		"$1" "$2" "$3" "$ratio" "$6" "$7" "$8" "$9" "${10}" >&2
+}
+
+# bench_trow NAME N TARGET WORKLOAD...: bench_row for the thread engine.
+bench_trow() {
+	local name=$1 n=$2 target=$3
+	shift 3
+	local res
+	read -r -a res <<<"$(RUNS=$THREADS_RUNS interleave "$@")"
+	COUNT_RUNS=$THREADS_RUNS count_pair "$n" "$@"
+	trow "$name" "${res[0]}" "${res[1]}" "${res[2]}" "${res[3]}" "$sc_t" "$sc_o" "$sc_oc" "$rp_t" "$rp_oc" "$target"
+	if [ -n "$spread" ]; then
+		tnotes+=("$name: syscalls per operation ranged over the $THREADS_RUNS counts: $spread.")
+		note "  ($spread)"
+	fi
+}
+
 # ---- 1. pure overhead ----
 if want poll; then
 	for b in 1 4 16 32; do
@@ -254,7 +323,7 @@ fi
 
 # ---- 2. /dev/shm file ----
 shmfile=$work/data
-if want shm || want fio || want loop || want soak || want arrays64; then
+if want shm || want fio || want loop || want soak || want arrays64 || want threads; then
 	# 256 MiB of non-zero data.
 	head -c $((256 << 20)) /dev/urandom >"$shmfile" 2>/dev/null || truncate -s 256M "$shmfile"
 fi
@@ -272,7 +341,7 @@ if want shm; then
 fi
 
 # ---- 3. loop device over a tmpfs file ----
-if want loop || want soak; then
+if want loop || want soak || want threads; then
 	if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null; then
 		loopdev=$(losetup -f --show --direct-io=on "$shmfile" 2>/dev/null ||
 			losetup -f --show "$shmfile" 2>/dev/null) || loopdev=""
@@ -304,6 +373,42 @@ if want arrays64; then
 	else
 		rows+=("| /dev/shm read, 64 event arrays | skipped: tmpfs refuses O_DIRECT here (Linux < 6.6) | | | | | | | | |")
 	fi
+fi
+
+# ---- 5. the thread engine against kernel AIO ----
+threads_check=""
+if want threads; then
+	export LIBAIO_RS_ENGINE=threads
+	RING_O=user
+	# Ours says which engine its context got (LIBAIO_RS_DEBUG); aiobench's
+	# ring check then holds every run to it.
+	threads_check=$(LIBAIO_RS_DEBUG=1 "$bin" pair "$theirs" "$ours" poll 1 -t 0.05 2>&1 >/dev/null |
+		grep -m1 'io_setup: engine')
+	if [[ "$threads_check" != *"engine threads"* ]]; then
+		note "bench: ours did not take the thread engine (LIBAIO_RS_ENGINE=threads): '${threads_check:-no io_setup line}'"
+		trows+=("| all | skipped: ours did not report \`engine threads\` at io_setup | | | | | | | | | |")
+	else
+		note "bench: $threads_check"
+		for b in 1 32; do
+			bench_trow "poll, batch $b" 32000 "" poll "$b"
+		done
+		if [ "$direct" = 1 ]; then
+			for qd in 1 32; do
+				bench_trow "/dev/shm O_DIRECT read, QD $qd" 50000 0.5 read "$qd" "$shmfile"
+			done
+		else
+			trows+=("| /dev/shm O_DIRECT read | skipped: tmpfs refuses O_DIRECT here (Linux < 6.6) | | | | | | | | | |")
+		fi
+		if [ -n "$loopdev" ]; then
+			for qd in 1 32; do
+				bench_trow "loop device O_DIRECT read, QD $qd" 50000 0.5 read "$qd" "$loopdev"
+			done
+		else
+			trows+=("| loop device O_DIRECT read | skipped: no loop device here (needs root, losetup, the loop driver) | | | | | | | | | |")
+		fi
+	fi
+	unset LIBAIO_RS_ENGINE
+	RING_O=kernel
 fi
 
 # ---- 4. fio ----
@@ -416,10 +521,29 @@ report=$out/bench-$(date -u +%Y%m%d-%H%M%S).md
 	echo "(fio: ${counter:-nothing}, one count at 20000 and 40000 I/Os). A reap is one io_getevents call."
 	echo "An operation is one I/O. Lower ns/op is better; **ours/libaio** below 1 means faster."
 	echo
-	echo "| workload | libaio ns/op | ours ns/op | ours/libaio | libaio ops/s | ours ops/s | libaio syscalls/op | ours syscalls/op | libaio syscalls/reap | ours syscalls/reap |"
-	echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-	printf '%s\n' "${rows[@]}"
-	echo
+	if [ ${#rows[@]} -gt 0 ]; then
+		echo "| workload | libaio ns/op | ours ns/op | ours/libaio | libaio ops/s | ours ops/s | libaio syscalls/op | ours syscalls/op | libaio syscalls/reap | ours syscalls/reap |"
+		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+		printf '%s\n' "${rows[@]}"
+		echo
+	fi
+	if [ ${#trows[@]} -gt 0 ]; then
+		echo "Thread engine: ours with LIBAIO_RS_ENGINE=threads (requests checked in user space, O_DIRECT"
+		echo "reads carried out by its worker threads with preadv2, polls answered inside io_submit) against"
+		echo "Debian's libaio on kernel AIO, in the same process, medians of $THREADS_RUNS runs (counts) as above."
+		echo "Here the ratio is **IOPS ours/libaio**: higher is better, the target for the reads is 0.5."
+		echo "Ours' system calls include its worker threads'; those of the calling thread alone in brackets."
+		[ -n "$threads_check" ] && echo "Engine check: ours said \`$threads_check\` (LIBAIO_RS_DEBUG=1); in every run aiobench found ours' ring outside the kernel's /[aio] mapping, libaio's inside it."
+		echo
+		echo "| workload | libaio ns/op | ours-threads ns/op | IOPS ours/libaio | ≥ 0.5? | libaio ops/s | ours ops/s | libaio syscalls/op | ours syscalls/op (caller) | libaio syscalls/reap | ours syscalls/reap (caller) |"
+		echo "| --- | ---: | ---: | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+		printf '%s\n' "${trows[@]}"
+		echo
+		if [ ${#tnotes[@]} -gt 0 ]; then
+			printf '* %s\n' "${tnotes[@]}"
+			echo
+		fi
+	fi
 	if [ ${#notes[@]} -gt 0 ]; then
 		echo "System calls per operation that vary from count to count: completions arrive while the"
 		echo "program runs, and how many each reap finds (so how many operations share one io_submit"

@@ -561,6 +561,21 @@ fn fd_type(fd: i32) -> (u32, i64, bool) {
     (st.st_mode & libc::S_IFMT, st.st_size, st.st_blocks == 0)
 }
 
+/// Whether `fd`'s file lives in memory (tmpfs, ramfs): there its O_DIRECT
+/// I/O is a copy, which the kernel finishes inside `io_submit`.
+fn in_memory_fs(fd: i32) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    let mut st = core::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: fstatfs writes into our buffer.
+    let r = unsafe { libc::fstatfs(fd, st.as_mut_ptr()) };
+    // SAFETY: zero-initialised and maybe filled by fstatfs.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // f_type is i64 here, narrower elsewhere
+    let t = st.f_type as i64;
+    r == 0 && (t == TMPFS_MAGIC || t == RAMFS_MAGIC)
+}
+
 /// Whether `fd` is an eventfd (its /proc link says so).
 fn is_eventfd(fd: i32) -> bool {
     let mut path = [0u8; 32];
@@ -813,7 +828,8 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
     // The kernel also finishes inside io_submit an O_DIRECT read that needs
     // no device I/O: past the end of the file, or of a file with no block
     // allocated (all hole).
-    let no_io = !write && ftype == libc::S_IFREG && (offset >= size || sparse);
+    let no_io = (!write && ftype == libc::S_IFREG && (offset >= size || sparse))
+        || (flags & libc::O_DIRECT != 0 && ftype == libc::S_IFREG && in_memory_fs(cb.fd));
     let direct = flags & libc::O_DIRECT != 0 && !no_io;
     if !direct {
         // The kernel does buffered I/O inside io_submit; so do we.
@@ -996,6 +1012,9 @@ pub(crate) unsafe fn getevents(
                 threads::let_signals_in(sigmask);
             }
             return got as i32;
+        }
+        if threads::help() {
+            continue; // a request done here: look at the ring again
         }
         match wait(ctl, pin, deadline, sigmask) {
             Wait::Woken => {}
