@@ -500,7 +500,7 @@ pub(crate) fn submit(pin: &EmuPin, nr: c_long, ios: usize) -> i32 {
         let mut bytes = [0u8; 64 * size_of::<usize>()];
         let want = n * size_of::<usize>();
         let got =
-            sys::read_user(pid, ios + done * size_of::<usize>(), &mut bytes[..want]) / size_of::<usize>();
+            copy_in(pid, ios + done * size_of::<usize>(), &mut bytes[..want], true) / size_of::<usize>();
         for (i, p) in ptrs.iter_mut().enumerate().take(got) {
             let w = &bytes[i * size_of::<usize>()..(i + 1) * size_of::<usize>()];
             *p = usize::from_ne_bytes(w.try_into().unwrap_or([0; size_of::<usize>()]));
@@ -533,6 +533,27 @@ pub(crate) fn submit(pin: &EmuPin, nr: c_long, ios: usize) -> i32 {
     } else {
         ret
     }
+}
+
+/// Copies `dst.len()` bytes of the program's memory at `src`: directly where
+/// the kernel has written before (`uaccess`), else through the kernel's
+/// checked copy, so a bad pointer is answered, not faulted on. `learn`: after
+/// a checked copy, write the same bytes back through the kernel once, so that
+/// an array read at every submission (the iocb pointers) is known
+/// thereafter. Returns the bytes copied.
+fn copy_in(pid: i32, src: usize, dst: &mut [u8], learn: bool) -> usize {
+    if uaccess::writable(src as *mut u8, dst.len()) {
+        // SAFETY: `dst.len()` bytes the kernel wrote before, so mapped; the
+        // program may change them meanwhile, as it may change an iocb while
+        // the kernel reads it.
+        unsafe { ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) };
+        return dst.len();
+    }
+    let got = sys::read_user(pid, src, dst);
+    if learn && got == dst.len() && got > 0 && sys::write_user(pid, src, dst) {
+        uaccess::remember(src as *mut u8, got);
+    }
+    got
 }
 
 /// The descriptor's open flags (`F_GETFL`), or EBADF.
@@ -615,7 +636,7 @@ fn dup(fd: i32) -> Result<i32, i32> {
 /// Ok(false): done already (posted); Err(errno): refused.
 fn submit_one(ctl: &Control, pid: i32, user_iocb: usize) -> Result<bool, i32> {
     let mut raw = [0u8; 64];
-    if sys::read_user(pid, user_iocb, &mut raw) != raw.len() {
+    if copy_in(pid, user_iocb, &mut raw, false) != raw.len() {
         return Err(libc::EFAULT);
     }
     let cb = Iocb::decode(&raw);
@@ -691,7 +712,17 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
             return Err(libc::EINVAL);
         }
     }
-    if !sys::write_user(pid, user_iocb + KEY_OFFSET, &KIOCB_KEY.to_ne_bytes()) {
+    let key_at = user_iocb + KEY_OFFSET;
+    if uaccess::writable(key_at as *mut u8, 4) {
+        // SAFETY: 4 bytes the kernel has written before (see copy_in).
+        unsafe { (key_at as *mut u32).write_unaligned(KIOCB_KEY) };
+    } else if sys::write_user(pid, key_at, &KIOCB_KEY.to_ne_bytes()) {
+        // Writable now: so is the page under the whole iocb (64 bytes, which
+        // may cross into the next page: remembered only when it does not).
+        if user_iocb / 4096 == (user_iocb + 63) / 4096 {
+            uaccess::remember(user_iocb as *mut u8, 64);
+        }
+    } else {
         return Err(libc::EFAULT);
     }
     let resfd = if cb.flags & IOCB_FLAG_RESFD != 0 {
