@@ -243,6 +243,11 @@ pub(crate) fn loaded(off: Option<&str>) {
         None => line.str("completions reaped from the ring in user space when ready"),
         Some(why) => line.str("every reap through the kernel: ").str(why),
     };
+    line.str(match config::engine_mode() {
+        config::EngineMode::Auto => "; new contexts: kernel AIO, the thread engine where it is refused",
+        config::EngineMode::Kernel => "; new contexts: kernel AIO only (LIBAIO_RS_ENGINE=kernel)",
+        config::EngineMode::Threads => "; new contexts: the thread engine (LIBAIO_RS_ENGINE=threads)",
+    });
     line.send();
 }
 
