@@ -248,7 +248,7 @@ pub(crate) fn destroy(ctx: io_context_t, syscall: impl FnOnce() -> i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::abi::{aio_ring, AIO_RING_MAGIC};
+    use crate::abi::aio_ring;
     use crate::registry::{is_registered, register, table, PEEKERS, READERS, USER};
     use crate::sync::WAITERS;
     use crate::sys;
@@ -283,16 +283,7 @@ mod tests {
             let len = (size_of::<aio_ring>() + nr as usize * size_of::<io_event>()).next_multiple_of(4096);
             let base = sys::map_anonymous(len).expect("mmap");
             let h = base.cast::<aio_ring>();
-            let header = aio_ring {
-                id: 0,
-                nr,
-                head: 0,
-                tail: 0,
-                magic: AIO_RING_MAGIC,
-                compat_features: 1,
-                incompat_features: 0,
-                header_length: size_of::<aio_ring>() as u32,
-            };
+            let header = ring::new_header(nr);
             // SAFETY: the header lies in our fresh, aligned mapping.
             unsafe { h.write(header) };
             Fake { base, len, nr }

@@ -10,6 +10,20 @@ use crate::abi::{aio_ring, io_event, AIO_RING_MAGIC};
 use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicU32, Ordering};
 
+/// The header of a new, empty ring of `nr` slots, as the kernel writes it.
+pub(crate) fn new_header(nr: u32) -> aio_ring {
+    aio_ring {
+        id: 0,
+        nr,
+        head: 0,
+        tail: 0,
+        magic: AIO_RING_MAGIC,
+        compat_features: 1,
+        incompat_features: 0,
+        header_length: size_of::<aio_ring>() as u32,
+    }
+}
+
 /// The ring size from a header that is the layout we know, else None.
 ///
 /// # Safety

@@ -27,7 +27,7 @@
 //! request's iovec array, which the kernel copies at submission too).
 
 use super::threads;
-use crate::abi::{aio_ring, io_context_t, io_event, AIO_RING_MAGIC};
+use crate::abi::{aio_ring, io_context_t, io_event};
 use crate::registry::{self, EmuPin};
 use crate::sync::{self, Lock, Mutex};
 use crate::{diag, sys, uaccess};
@@ -130,6 +130,15 @@ struct State {
     nwaiters: usize,
 }
 
+impl State {
+    /// Signals every sleeper's eventfd.
+    fn wake_waiters(&self) {
+        for &w in &self.waiters[..self.nwaiters] {
+            signal(w);
+        }
+    }
+}
+
 /// A user-space context's control block, in its mapping after the ring.
 pub(crate) struct Control {
     ring: usize,
@@ -168,8 +177,6 @@ pub(crate) struct Req {
     pub(crate) kind: u32,
     /// Link in the executor's queue or poll list.
     pub(crate) next: *mut Req,
-    /// Set when `io_cancel` took a pending poll.
-    pub(crate) cancelled: bool,
     /// Bumped at each use of the record, so the poller never mistakes a
     /// reused record for the one it polled.
     pub(crate) gen: u32,
@@ -225,9 +232,7 @@ impl Control {
                 st.avail
                     .refill(self.head().load(Ordering::Acquire), st.tail, self.nr);
             }
-            for &w in &st.waiters[..st.nwaiters] {
-                signal(w);
-            }
+            st.wake_waiters();
         });
         if resfd >= 0 {
             signal(resfd);
@@ -257,16 +262,12 @@ impl Control {
 
     /// Wakes every thread sleeping in `io_getevents` (destroy).
     fn wake_waiters(&self) {
-        self.state.with(|st| {
-            for &w in &st.waiters[..st.nwaiters] {
-                signal(w);
-            }
-        });
+        self.state.with(|st| st.wake_waiters());
     }
 }
 
 /// Adds one to an eventfd (the kernel's `eventfd_signal`).
-fn signal(fd: i32) {
+pub(crate) fn signal(fd: i32) {
     let one: u64 = 1;
     // SAFETY: writes 8 bytes of ours to a descriptor we hold.
     unsafe { libc::write(fd, (&raw const one).cast(), 8) };
@@ -355,18 +356,8 @@ fn setup_inner(maxevents: u32, ctxp: usize) -> i32 {
         return -libc::ENOMEM;
     };
     let ring = base as usize;
-    let header = aio_ring {
-        id: 0,
-        nr,
-        head: 0,
-        tail: 0,
-        magic: AIO_RING_MAGIC,
-        compat_features: 1,
-        incompat_features: 0,
-        header_length: size_of::<aio_ring>() as u32,
-    };
     // SAFETY: our fresh mapping, page-aligned, larger than the header.
-    unsafe { (ring as *mut aio_ring).write(header) };
+    unsafe { (ring as *mut aio_ring).write(crate::ring::new_header(nr)) };
     let batch = ((nr - 1) / (cpus * 4)).max(1);
     let ctl_ptr = (ring + ring_len) as *mut Control;
     let reqs = (ring + ring_len + size_of::<Control>()).next_multiple_of(8) as *mut Req;
@@ -412,7 +403,6 @@ fn setup_inner(maxevents: u32, ctxp: usize) -> i32 {
             events: 0,
             kind: 0,
             next: ptr::null_mut(),
-            cancelled: false,
             gen: 0,
         };
         // SAFETY: record i lies in our mapping (sized for nr records), aligned.
@@ -456,7 +446,7 @@ struct Iocb {
 
 /// Where `aio_key` sits in the kernel's iocb (after `aio_data`, on the
 /// endian side of the `aio_rw_flags` pair).
-const KEY_OFFSET: usize = if cfg!(target_endian = "little") { 8 } else { 12 };
+pub(crate) const KEY_OFFSET: usize = if cfg!(target_endian = "little") { 8 } else { 12 };
 
 impl Iocb {
     fn decode(b: &[u8; 64]) -> Iocb {
@@ -947,7 +937,6 @@ fn handoff(
     r.rw_flags = 0;
     r.events = 0;
     r.next = ptr::null_mut();
-    r.cancelled = false;
     r.gen = r.gen.wrapping_add(1);
     Ok(req)
 }

@@ -114,8 +114,7 @@ pub(crate) fn unknown_context_cancel(ret: i32, iocb: usize) -> i32 {
     if !refused(ret) {
         return ret;
     }
-    let key_at = iocb + if cfg!(target_endian = "little") { 8 } else { 12 };
-    if !readable(key_at, 4) {
+    if !readable(iocb + emu::KEY_OFFSET, 4) {
         return -libc::EFAULT;
     }
     -libc::EINVAL

@@ -172,7 +172,7 @@ pub(crate) fn enqueue(req: *mut Req) {
             let start = !p.running;
             p.running = true;
             if !start {
-                emu_signal(p.wake);
+                emu::signal(p.wake);
             }
             start
         });
@@ -321,7 +321,7 @@ fn execute(req: *mut Req) {
                 unsafe { libc::fdatasync(r.fd) }
             };
             if ret < 0 {
-                -i64::from(errno())
+                -i64::from(sys::errno())
             } else {
                 0
             }
@@ -349,10 +349,6 @@ fn complete(req: *mut Req, res: i64) {
     ctl.finish(req);
 }
 
-fn errno() -> i32 {
-    sys::errno()
-}
-
 /// One read or write: `preadv2`/`pwritev2` at `offset` (-1: the file's own
 /// position, for pipes and sockets), with the request's `RWF_*` flags.
 /// Returns the count or `-errno`, as the kernel puts it in `res`.
@@ -369,7 +365,7 @@ pub(crate) fn rw(fd: i32, write: bool, iov: *const libc::iovec, cnt: i32, offset
         unsafe { libc::preadv2(fd, iov, cnt, offset, flags) }
     };
     if ret < 0 {
-        -i64::from(errno())
+        -i64::from(sys::errno())
     } else {
         ret as i64
     }
@@ -390,12 +386,6 @@ pub(crate) fn poll_now(fd: i32, events: i16) -> i16 {
     } else {
         0
     }
-}
-
-fn emu_signal(fd: i32) {
-    let one: u64 = 1;
-    // SAFETY: 8 bytes of ours to our eventfd.
-    unsafe { libc::write(fd, (&raw const one).cast(), 8) };
 }
 
 fn drain(fd: i32) {
@@ -585,7 +575,7 @@ fn unlink_poll(g: &Rest, pick: impl Fn(*mut Req, &Req) -> bool) -> *mut Req {
                 }
                 rr.next = ptr::null_mut();
                 if p.wake >= 0 {
-                    emu_signal(p.wake);
+                    emu::signal(p.wake);
                 }
                 return r;
             }
@@ -735,7 +725,7 @@ pub(crate) fn sleep_on(efd: i32, deadline: Option<u64>, sigmask: *const libc::si
     // SAFETY: one pollfd and a timespec of ours; the mask is the caller's
     // (NULL or readable, as the kernel's io_pgetevents reads it).
     let r = unsafe { libc::ppoll(&mut p, 1, tsp, sigmask) };
-    if r < 0 && errno() == libc::EINTR {
+    if r < 0 && sys::errno() == libc::EINTR {
         return emu::Wait::Interrupted;
     }
     if r == 0 && deadline.is_some_and(|d| now_ns() >= d) {
