@@ -26,35 +26,11 @@ set -u
 . "$(dirname "$0")/lib/common.sh"
 cd "$ROOT" || exit 1
 
-# Listed first: `rustup run` may offer to install a missing toolchain.
-if ! command -v rustup >/dev/null 2>&1 || ! rustup toolchain list 2>/dev/null | grep -q '^nightly-' ||
-	! rustup run nightly rustc -V >/dev/null 2>&1; then
-	skip "the nightly Rust toolchain is not installed (-Zsanitizer needs it)"
-fi
 require_cmd gcc gcc
 find_debian
-host=$(rustup run nightly rustc -vV | sed -n 's/^host: //p')
-sysroot=$(rustup run nightly rustc --print sysroot)
-
-# Instrument core as well when its sources are there; otherwise only our
-# crates and their dependencies are (core's inlined generics still are).
-rustflags="-Zsanitizer=address -Cforce-frame-pointers=yes"
-build_std=()
-if [ -f "$sysroot/lib/rustlib/src/rust/library/Cargo.lock" ]; then
-	build_std=(-Zbuild-std=core)
-	what="our crates, their dependencies and core"
-else
-	rustflags+=" -Cunsafe-allow-abi-mismatch=sanitizer"
-	what="our crates and their dependencies (core is not: rust-src is not installed)"
-fi
-note "building the instrumented staticlib (target/asan)"
-(
-	unset CARGO_ENCODED_RUSTFLAGS
-	export LIBAIO_RS_NO_CTESTS=1 CARGO_TARGET_DIR=$ROOT/target/asan RUSTFLAGS=$rustflags \
-		CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
-	rustup run nightly cargo build --release -p libaio-so --target "$host" "${build_std[@]}"
-) >"$TMP/cargo.log" 2>&1 || fail_with_log "$TMP/cargo.log" "nightly cargo build with -Zsanitizer=address failed"
-staticlib=$ROOT/target/asan/$host/release/libaio_so.a
+sanitized_staticlib address
+staticlib=$STATICLIB_SAN
+what=$SAN_WHAT
 
 # The Makefile's link, with the staticlib above (-o: never rebuilt by make).
 lib=$TMP/lib

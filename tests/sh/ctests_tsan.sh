@@ -27,35 +27,11 @@ set -u
 . "$(dirname "$0")/lib/common.sh"
 cd "$ROOT" || exit 1
 
-# Listed first: `rustup run` may offer to install a missing toolchain.
-if ! command -v rustup >/dev/null 2>&1 || ! rustup toolchain list 2>/dev/null | grep -q '^nightly-' ||
-	! rustup run nightly rustc -V >/dev/null 2>&1; then
-	skip "the nightly Rust toolchain is not installed (-Zsanitizer needs it)"
-fi
 require_cmd gcc gcc
 find_debian
-host=$(rustup run nightly rustc -vV | sed -n 's/^host: //p')
-sysroot=$(rustup run nightly rustc --print sysroot)
-
-# TSan wants every crate instrumented (rustc refuses an uninstrumented core
-# unless told to accept it); without rust-src, core's non-inlined code is not.
-rustflags="-Zsanitizer=thread -Cforce-frame-pointers=yes"
-build_std=()
-if [ -f "$sysroot/lib/rustlib/src/rust/library/Cargo.lock" ]; then
-	build_std=(-Zbuild-std=core)
-	what="our crates, their dependencies and core"
-else
-	rustflags+=" -Cunsafe-allow-abi-mismatch=sanitizer"
-	what="our crates and their dependencies (core is not: rust-src is not installed)"
-fi
-note "building the instrumented staticlib (target/tsan)"
-(
-	unset CARGO_ENCODED_RUSTFLAGS
-	export LIBAIO_RS_NO_CTESTS=1 CARGO_TARGET_DIR=$ROOT/target/tsan RUSTFLAGS=$rustflags \
-		CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
-	rustup run nightly cargo build --release -p libaio-so --target "$host" "${build_std[@]}"
-) >"$TMP/cargo.log" 2>&1 || fail_with_log "$TMP/cargo.log" "nightly cargo build with -Zsanitizer=thread failed"
-staticlib=$ROOT/target/tsan/$host/release/libaio_so.a
+sanitized_staticlib thread
+staticlib=$STATICLIB_SAN
+what=$SAN_WHAT
 
 ldflags=-fsanitize=thread
 libtsan=$(readlink -f "$(gcc -print-file-name=libtsan.so)")

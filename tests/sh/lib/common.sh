@@ -148,3 +148,38 @@ odirect_dir() {
 	done
 	fail "no directory supports O_DIRECT (tried ${TMPDIR:-/tmp}, /var/tmp, /dev/shm, $BUILD)"
 }
+
+# sanitized_staticlib KIND (address or thread): builds our staticlib with
+# nightly's -Zsanitizer=KIND into target/asan or target/tsan (a cache that
+# leaves the normal build alone), core too where rust-src is installed. Skips
+# the test when the nightly toolchain is missing. Sets STATICLIB_SAN (the
+# archive) and SAN_WHAT (what was instrumented, for the summary).
+sanitized_staticlib() {
+	local kind=$1 dir
+	case $kind in address) dir=asan ;; thread) dir=tsan ;; *) fail "sanitized_staticlib: unknown kind $kind" ;; esac
+	# Listed first: `rustup run` may offer to install a missing toolchain.
+	if ! command -v rustup >/dev/null 2>&1 || ! rustup toolchain list 2>/dev/null | grep -q '^nightly-' ||
+		! rustup run nightly rustc -V >/dev/null 2>&1; then
+		skip "the nightly Rust toolchain is not installed (-Zsanitizer needs it)"
+	fi
+	local host sysroot rustflags="-Zsanitizer=$kind -Cforce-frame-pointers=yes" build_std=()
+	host=$(rustup run nightly rustc -vV | sed -n 's/^host: //p')
+	sysroot=$(rustup run nightly rustc --print sysroot)
+	# Without rust-src, core's non-inlined code stays uninstrumented, which
+	# rustc accepts only when told to (TSan insists on it).
+	if [ -f "$sysroot/lib/rustlib/src/rust/library/Cargo.lock" ]; then
+		build_std=(-Zbuild-std=core)
+		SAN_WHAT="our crates, their dependencies and core"
+	else
+		rustflags+=" -Cunsafe-allow-abi-mismatch=sanitizer"
+		SAN_WHAT="our crates and their dependencies (core is not: rust-src is not installed)"
+	fi
+	note "building the instrumented staticlib (target/$dir)"
+	(
+		unset CARGO_ENCODED_RUSTFLAGS
+		export LIBAIO_RS_NO_CTESTS=1 CARGO_TARGET_DIR=$ROOT/target/$dir RUSTFLAGS=$rustflags \
+			CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
+		rustup run nightly cargo build --release -p libaio-so --target "$host" "${build_std[@]}"
+	) >"$TMP/cargo.log" 2>&1 || fail_with_log "$TMP/cargo.log" "nightly cargo build with -Zsanitizer=$kind failed"
+	STATICLIB_SAN=$ROOT/target/$dir/$host/release/libaio_so.a
+}
