@@ -49,9 +49,10 @@ const OFF_VALGRIND: usize = 1 << 3;
 const OFF_SECCOMP: usize = 1 << 4;
 const OFF_NO_WIPE: usize = 1 << 5;
 const REAP_OFF: usize = OFF_BY_ENV | OFF_VALGRIND | OFF_SECCOMP | OFF_NO_WIPE;
-/// `LIBAIO_RS_ENGINE=kernel` / `=threads` (neither: auto).
+/// `LIBAIO_RS_ENGINE=kernel` / `=threads` / `=io_uring` (none: auto).
 const ENGINE_KERNEL: usize = 1 << 6;
 const ENGINE_THREADS: usize = 1 << 7;
+const ENGINE_URING: usize = 1 << 9;
 /// `LIBAIO_RS_FALLBACK_EAGAIN=1`: auto also falls back when io_setup gets
 /// -EAGAIN (fs.aio-nr reached fs.aio-max-nr).
 const FALLBACK_EAGAIN: usize = 1 << 8;
@@ -104,6 +105,7 @@ fn detect() -> usize {
     match env(c"LIBAIO_RS_ENGINE") {
         Some(b"kernel") => f |= ENGINE_KERNEL,
         Some(b"threads") => f |= ENGINE_THREADS,
+        Some(b"io_uring") => f |= ENGINE_URING,
         _ => {}
     }
     if env_is(c"LIBAIO_RS_FALLBACK_EAGAIN", &[b"1", b"on", b"yes"]) == Some(true) {
@@ -174,6 +176,8 @@ pub(crate) enum EngineMode {
     Kernel,
     /// The user-space thread engine for every new context.
     Threads,
+    /// The io_uring engine for every new context.
+    IoUring,
 }
 
 /// The engine choice for new contexts.
@@ -181,6 +185,8 @@ pub(crate) fn engine_mode() -> EngineMode {
     let f = flags();
     if f & ENGINE_THREADS != 0 {
         EngineMode::Threads
+    } else if f & ENGINE_URING != 0 {
+        EngineMode::IoUring
     } else if f & ENGINE_KERNEL != 0 {
         EngineMode::Kernel
     } else {

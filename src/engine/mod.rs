@@ -31,12 +31,22 @@ static KERNEL_REFUSED: AtomicBool = AtomicBool::new(false);
 /// `io_setup` on the engine `LIBAIO_RS_ENGINE` chooses.
 ///
 /// # Safety
+/// As [`setup_with`].
+pub(crate) unsafe fn setup(maxevents: i32, ctxp: *mut io_context_t) -> i32 {
+    // SAFETY: the caller's promise, passed on.
+    unsafe { setup_with(config::engine_mode(), maxevents, ctxp) }
+}
+
+/// `io_setup` on the engine `mode` names.
+///
+/// # Safety
 /// `ctxp` is the caller's pointer, handed to the kernel or read and written
 /// through the kernel's checked copies (never dereferenced here).
-pub(crate) unsafe fn setup(maxevents: i32, ctxp: *mut io_context_t) -> i32 {
-    let mode = config::engine_mode();
-    if mode == EngineMode::Threads {
-        return emu::setup(maxevents, ctxp, "LIBAIO_RS_ENGINE=threads");
+pub(crate) unsafe fn setup_with(mode: EngineMode, maxevents: i32, ctxp: *mut io_context_t) -> i32 {
+    match mode {
+        EngineMode::Threads => return emu::setup(maxevents, ctxp, "LIBAIO_RS_ENGINE=threads"),
+        EngineMode::IoUring => return -libc::ENOSYS,
+        EngineMode::Auto | EngineMode::Kernel => {}
     }
     // SAFETY: the kernel validates both arguments.
     let ret = unsafe { sys::io_setup(maxevents, ctxp) };
@@ -72,7 +82,8 @@ pub(crate) unsafe fn setup(maxevents: i32, ctxp: *mut io_context_t) -> i32 {
 /// process that runs on a user-space engine.
 fn refused(ret: i32) -> bool {
     (ret == -libc::ENOSYS || ret == -libc::EPERM)
-        && (KERNEL_REFUSED.load(Ordering::Relaxed) || config::engine_mode() == EngineMode::Threads)
+        && (KERNEL_REFUSED.load(Ordering::Relaxed)
+            || matches!(config::engine_mode(), EngineMode::Threads | EngineMode::IoUring))
 }
 
 /// The answer of a kernel call on a context that is not ours: where kernel
