@@ -247,6 +247,7 @@ pub(crate) fn loaded(off: Option<&str>) {
         config::EngineMode::Auto => "; new contexts: kernel AIO, the thread engine where it is refused",
         config::EngineMode::Kernel => "; new contexts: kernel AIO only (LIBAIO_RS_ENGINE=kernel)",
         config::EngineMode::Threads => "; new contexts: the thread engine (LIBAIO_RS_ENGINE=threads)",
+        config::EngineMode::IoUring => "; new contexts: the io_uring engine (LIBAIO_RS_ENGINE=io_uring)",
     });
     line.send();
 }
