@@ -164,7 +164,9 @@ static inline void wait_in_syscall(pid_t tid, long nr)
 		long cur = -2;
 		int got = fscanf(f, "%ld", &cur);
 		fclose(f);
-		if (got == 1 && (cur == nr || cur == SYS_ppoll)) {
+		/* A user-space engine sleeps in ppoll (thread engine) or
+		 * io_uring_enter (io_uring engine) inside io_getevents. */
+		if (got == 1 && (cur == nr || cur == SYS_ppoll || cur == SYS_io_uring_enter)) {
 			/* Give it a moment to go to sleep inside the call (not needed
 			 * for correctness: a signal or destroy anywhere in it counts). */
 			sleep_ms(20);

@@ -244,7 +244,9 @@ pub(crate) fn loaded(off: Option<&str>) {
         Some(why) => line.str("every reap through the kernel: ").str(why),
     };
     line.str(match config::engine_mode() {
-        config::EngineMode::Auto => "; new contexts: kernel AIO, the thread engine where it is refused",
+        config::EngineMode::Auto => {
+            "; new contexts: kernel AIO; where it is refused, io_uring, else the thread engine"
+        }
         config::EngineMode::Kernel => "; new contexts: kernel AIO only (LIBAIO_RS_ENGINE=kernel)",
         config::EngineMode::Threads => "; new contexts: the thread engine (LIBAIO_RS_ENGINE=threads)",
         config::EngineMode::IoUring => "; new contexts: the io_uring engine (LIBAIO_RS_ENGINE=io_uring)",
@@ -264,6 +266,18 @@ pub(crate) fn engine(name: &str, why: Option<&str>) {
     if let Some(why) = why {
         line.str(": ").str(why);
     }
+    line.send();
+}
+
+/// Says that engine `name` cannot work in this process, and why (debugging on only).
+#[cold]
+pub(crate) fn engine_refused(name: &str, why: &str) {
+    if !config::debug() {
+        return;
+    }
+    let _keep = KeepErrno::new();
+    let mut line = Line::say();
+    line.str("io_setup: ").str(name).str(" unavailable: ").str(why);
     line.send();
 }
 

@@ -26,7 +26,7 @@
 //! the ring, so no memory is allocated per request (only a copy of a vector
 //! request's iovec array, which the kernel copies at submission too).
 
-use super::threads;
+use super::{threads, uring};
 use crate::abi::{aio_ring, io_context_t, io_event};
 use crate::registry::{self, EmuPin};
 use crate::sync::{self, Lock, Mutex};
@@ -49,6 +49,18 @@ const UIO_MAXIOV: u64 = 1024;
 const MAX_WAITERS: usize = 64;
 /// No request record.
 const NONE: u32 = u32::MAX;
+/// In the waiter list: the thread asleep in the io_uring with the drainer's
+/// token (woken by a CQE, so by [`uring::nudge`]), not on an eventfd.
+const IN_RING: i32 = -2;
+
+/// Who carries out a context's requests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exec {
+    /// The thread engine's workers and poller (`threads`).
+    Threads,
+    /// The process's io_uring (`uring`).
+    Uring,
+}
 
 /// The kernel's opcodes (`IOCB_CMD_*`).
 pub(crate) const CMD_PREAD: u16 = 0;
@@ -64,6 +76,8 @@ const IOCB_FLAG_IOPRIO: u32 = 2;
 /// ATOMIC, DONTCACHE, NOSIGNAL); whether the file supports one is answered
 /// when the request runs.
 const RWF_KNOWN: u32 = 0x1ff;
+/// `RWF_NOWAIT`: fail rather than block.
+const RWF_NOWAIT: u32 = 0x8;
 /// The most one read or write transfers (`MAX_RW_COUNT`).
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
 
@@ -131,16 +145,25 @@ struct State {
 }
 
 impl State {
-    /// Signals every sleeper's eventfd.
-    fn wake_waiters(&self) {
+    /// Signals every sleeper's eventfd; true when a sleeper in the io_uring
+    /// must be nudged too (done once the context's lock is released).
+    #[must_use]
+    fn wake_waiters(&self) -> bool {
+        let mut in_ring = false;
         for &w in &self.waiters[..self.nwaiters] {
-            signal(w);
+            if w == IN_RING {
+                in_ring = true;
+            } else {
+                signal(w);
+            }
         }
+        in_ring
     }
 }
 
 /// A user-space context's control block, in its mapping after the ring.
 pub(crate) struct Control {
+    exec: Exec,
     ring: usize,
     nr: u32,
     map_len: usize,
@@ -175,6 +198,8 @@ pub(crate) struct Req {
     pub(crate) events: i16,
     /// The file's type (`S_IFMT` bits), for the mask a poll reports.
     pub(crate) kind: u32,
+    /// `IOCB_FLAG_IOPRIO`'s priority, or 0 (the submitter's own).
+    pub(crate) prio: u16,
     /// Link in the executor's queue or poll list.
     pub(crate) next: *mut Req,
     /// Bumped at each use of the record, so the poller never mistakes a
@@ -215,7 +240,7 @@ impl Control {
     /// Posts a completion: event, then tail (release), then the eventfd, then
     /// sleeping readers; the kernel's order.
     pub(crate) fn post(&self, obj: u64, data: u64, res: i64, resfd: i32) {
-        self.state.with(|st| {
+        let nudge = self.state.with(|st| {
             let ev = io_event {
                 data: data as usize as *mut _,
                 obj: obj as usize as *mut _,
@@ -232,10 +257,13 @@ impl Control {
                 st.avail
                     .refill(self.head().load(Ordering::Acquire), st.tail, self.nr);
             }
-            st.wake_waiters();
+            st.wake_waiters()
         });
         if resfd >= 0 {
             signal(resfd);
+        }
+        if nudge {
+            uring::nudge();
         }
     }
 
@@ -262,8 +290,22 @@ impl Control {
 
     /// Wakes every thread sleeping in `io_getevents` (destroy).
     fn wake_waiters(&self) {
-        self.state.with(|st| st.wake_waiters());
+        if self.state.with(|st| st.wake_waiters()) {
+            uring::nudge();
+        }
     }
+}
+
+/// Posts a request's completion and gives its record back (the executor's
+/// last touch of it).
+pub(crate) fn complete(req: *mut Req, res: i64) {
+    // SAFETY: the executor hands over a record it holds.
+    let r = unsafe { &*req };
+    // SAFETY: a record's control block outlives it (io_destroy waits for
+    // every record to come back).
+    let ctl = unsafe { &*r.ctl };
+    ctl.post(r.obj, r.data, res, r.resfd);
+    ctl.finish(req);
 }
 
 /// Adds one to an eventfd (the kernel's `eventfd_signal`).
@@ -321,15 +363,19 @@ fn possible_cpus() -> u32 {
 
 /// `io_setup` of a user-space context.
 #[inline(never)] // off the kernel path: one copy, not one per entry point
-pub(crate) fn setup(maxevents: i32, ctxp: *mut io_context_t, why: &str) -> i32 {
-    let ret = setup_inner(maxevents as u32, ctxp as usize);
+pub(crate) fn setup(maxevents: i32, ctxp: *mut io_context_t, why: &str, exec: Exec) -> i32 {
+    let ret = setup_inner(maxevents as u32, ctxp as usize, exec);
     if ret == 0 {
-        diag::engine("threads", Some(why));
+        let name = match exec {
+            Exec::Threads => "threads",
+            Exec::Uring => "io_uring",
+        };
+        diag::engine(name, Some(why));
     }
     ret
 }
 
-fn setup_inner(maxevents: u32, ctxp: usize) -> i32 {
+fn setup_inner(maxevents: u32, ctxp: usize, exec: Exec) -> i32 {
     let Some(pid) = threads::pid() else {
         return -libc::ENOMEM;
     };
@@ -362,6 +408,7 @@ fn setup_inner(maxevents: u32, ctxp: usize) -> i32 {
     let ctl_ptr = (ring + ring_len) as *mut Control;
     let reqs = (ring + ring_len + size_of::<Control>()).next_multiple_of(8) as *mut Req;
     let ctl = Control {
+        exec,
         ring,
         nr,
         map_len,
@@ -402,6 +449,7 @@ fn setup_inner(maxevents: u32, ctxp: usize) -> i32 {
             rw_flags: 0,
             events: 0,
             kind: 0,
+            prio: 0,
             next: ptr::null_mut(),
             gen: 0,
         };
@@ -516,7 +564,10 @@ pub(crate) fn submit(pin: &EmuPin, nr: c_long, ios: usize) -> i32 {
         }
     }
     if queued > 0 {
-        threads::kick(queued);
+        match ctl.exec {
+            Exec::Threads => threads::kick(queued),
+            Exec::Uring => uring::kick(),
+        }
     }
     if done > 0 {
         done as i32
@@ -670,7 +721,10 @@ fn submit_one(ctl: &Control, pid: i32, user_iocb: usize) -> Result<bool, i32> {
     match prepare(ctl, pid, user_iocb, &cb, slot) {
         Ok(Some(req)) => {
             ctl.inflight.fetch_add(1, Ordering::Relaxed);
-            threads::enqueue(req);
+            match ctl.exec {
+                Exec::Threads => threads::enqueue(req),
+                Exec::Uring => uring::enqueue(req),
+            }
             Ok(true)
         }
         Ok(None) => {
@@ -851,8 +905,15 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
     // allocated (all hole).
     let no_io = (!write && ftype == libc::S_IFREG && (offset >= size || sparse))
         || (flags & libc::O_DIRECT != 0 && ftype == libc::S_IFREG && in_memory_fs(cb.fd));
-    let direct = flags & libc::O_DIRECT != 0 && !no_io;
-    if !direct {
+    // The thread engine does buffered I/O inside io_submit, as the kernel
+    // does; io_uring does it asynchronously, all but what needs no I/O and
+    // RWF_NOWAIT requests, which cannot block by definition (and io_uring
+    // answers some of them otherwise: -EAGAIN for kernel AIO's -EOPNOTSUPP).
+    let inline = match ctl.exec {
+        Exec::Threads => flags & libc::O_DIRECT == 0 || no_io,
+        Exec::Uring => no_io || cb.rw_flags & RWF_NOWAIT != 0 || in_memory_fs(cb.fd),
+    };
+    if inline {
         // The kernel does buffered I/O inside io_submit; so do we.
         let list = if vectored {
             iovs.cast_const()
@@ -889,6 +950,9 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
     let r = unsafe { &mut *req };
     r.iovcnt = iovcnt as i32;
     r.rw_flags = cb.rw_flags as i32;
+    if cb.flags & IOCB_FLAG_IOPRIO != 0 {
+        r.prio = cb.reqprio;
+    }
     if !vectored {
         r.one = single;
         r.iov = &raw mut r.one;
@@ -936,6 +1000,7 @@ fn handoff(
     r.offset = offset;
     r.rw_flags = 0;
     r.events = 0;
+    r.prio = 0;
     r.next = ptr::null_mut();
     r.gen = r.gen.wrapping_add(1);
     Ok(req)
@@ -1033,7 +1098,11 @@ pub(crate) unsafe fn getevents(
             }
             return got as i32;
         }
-        if threads::help() {
+        let helped = match ctl.exec {
+            Exec::Threads => threads::help(),
+            Exec::Uring => uring::help(),
+        };
+        if helped {
             continue; // a request done here: look at the ring again
         }
         match wait(ctl, pin, deadline, sigmask) {
@@ -1097,6 +1166,11 @@ pub(crate) enum Wait {
 
 /// Sleeps until a completion, the deadline, a signal handler or `io_destroy`.
 fn wait(ctl: &Control, pin: &EmuPin, deadline: Option<u64>, sigmask: *const libc::sigset_t) -> Wait {
+    if ctl.exec == Exec::Uring {
+        if let Some(hold) = uring::hold() {
+            return wait_in_ring(ctl, pin, &hold, deadline, sigmask);
+        }
+    }
     let efd = threads::waiter_fd();
     let listed = ctl.state.with(|st| {
         if efd < 0 || st.nwaiters == MAX_WAITERS {
@@ -1124,6 +1198,39 @@ fn wait(ctl: &Control, pin: &EmuPin, deadline: Option<u64>, sigmask: *const libc
     outcome
 }
 
+/// [`wait`] for the holder of the io_uring's token: it sleeps in the ring,
+/// listed as [`IN_RING`] so that an event posted some other way nudges it.
+fn wait_in_ring(
+    ctl: &Control,
+    pin: &EmuPin,
+    hold: &uring::Hold,
+    deadline: Option<u64>,
+    sigmask: *const libc::sigset_t,
+) -> Wait {
+    let listed = ctl.state.with(|st| {
+        if st.nwaiters == MAX_WAITERS {
+            return false;
+        }
+        st.waiters[st.nwaiters] = IN_RING;
+        st.nwaiters += 1;
+        true
+    });
+    let outcome = if ctl.ready() || pin.dead() {
+        Wait::Woken
+    } else {
+        hold.sleep(deadline, sigmask)
+    };
+    if listed {
+        ctl.state.with(|st| {
+            if let Some(i) = st.waiters[..st.nwaiters].iter().position(|&w| w == IN_RING) {
+                st.nwaiters -= 1;
+                st.waiters[i] = st.waiters[st.nwaiters];
+            }
+        });
+    }
+    outcome
+}
+
 /// `io_cancel` on a user-space context: a pending poll is cancelled (its
 /// event, res 0, comes through the ring) with `-EINPROGRESS`; anything else
 /// is `-EINVAL`.
@@ -1139,7 +1246,12 @@ pub(crate) fn cancel(pin: &EmuPin, iocb: usize) -> i32 {
     if u32::from_ne_bytes(key) != KIOCB_KEY {
         return -libc::EINVAL;
     }
-    if threads::cancel_poll(control(pin), iocb as u64) {
+    let ctl = control(pin);
+    let cancelled = match ctl.exec {
+        Exec::Threads => threads::cancel_poll(ctl, iocb as u64),
+        Exec::Uring => uring::cancel_polls(ctl, Some(iocb as u64)),
+    };
+    if cancelled {
         -libc::EINPROGRESS
     } else {
         -libc::EINVAL
@@ -1159,7 +1271,12 @@ pub(crate) fn destroy(pin: EmuPin) -> i32 {
     // then no other call is inside, so no submission adds work behind us.
     ctl.wake_waiters();
     pin.wait_alone();
-    threads::cancel_all(ctl);
+    match ctl.exec {
+        Exec::Threads => threads::cancel_all(ctl),
+        Exec::Uring => {
+            uring::cancel_polls(ctl, None);
+        }
+    }
     sync::wait_while(&ctl.inflight, |v| v & !sync::WAITERS != 0);
     let (base, len) = (ctl.ring, ctl.map_len);
     pin.unregister();

@@ -5,23 +5,27 @@
 //!   the kernel's `struct aio_ring`, so programs that read it directly (QEMU,
 //!   fio's `userspace_reap`) work unchanged; requests are checked as the
 //!   kernel checks them and carried out by an executor:
-//!   - `threads`: a bounded pool of worker threads and one poller thread.
+//!   - `threads`: a bounded pool of worker threads and one poller thread;
+//!   - `uring`: the process's io_uring, and one completer thread.
 //!
 //! `LIBAIO_RS_ENGINE` picks the engine of each new context (see `config`);
-//! in `auto` mode a context falls back to the thread engine when kernel AIO
-//! answers `io_setup` with `ENOSYS` or `EPERM` (no kernel AIO, or a seccomp
-//! filter refusing it), and on `EAGAIN` with `LIBAIO_RS_FALLBACK_EAGAIN=1`.
+//! in `auto` mode a context falls back when kernel AIO answers `io_setup`
+//! with `ENOSYS` or `EPERM` (no kernel AIO, or a seccomp filter refusing it),
+//! and on `EAGAIN` with `LIBAIO_RS_FALLBACK_EAGAIN=1`: to io_uring, or to the
+//! thread engine where io_uring is refused too.
 //! The entry points find a user-space context by its address in the registry;
 //! every other value goes to the kernel, as before.
 
 pub(crate) mod emu;
 pub(crate) mod threads;
+pub(crate) mod uring;
 
 use crate::abi::io_context_t;
 use crate::config::{self, EngineMode};
 use crate::{diag, registry, sys};
 use core::mem::size_of;
 use core::sync::atomic::{AtomicBool, Ordering};
+use emu::Exec;
 
 /// Set once a context fell back because kernel AIO was refused: calls on
 /// contexts that are not ours then get the kernel's answer for an unknown
@@ -44,8 +48,16 @@ pub(crate) unsafe fn setup(maxevents: i32, ctxp: *mut io_context_t) -> i32 {
 /// through the kernel's checked copies (never dereferenced here).
 pub(crate) unsafe fn setup_with(mode: EngineMode, maxevents: i32, ctxp: *mut io_context_t) -> i32 {
     match mode {
-        EngineMode::Threads => return emu::setup(maxevents, ctxp, "LIBAIO_RS_ENGINE=threads"),
-        EngineMode::IoUring => return -libc::ENOSYS,
+        EngineMode::Threads => return emu::setup(maxevents, ctxp, "LIBAIO_RS_ENGINE=threads", Exec::Threads),
+        EngineMode::IoUring => {
+            return match uring::ensure() {
+                Ok(()) => emu::setup(maxevents, ctxp, "LIBAIO_RS_ENGINE=io_uring", Exec::Uring),
+                Err(refused) => {
+                    diag::engine_refused("io_uring", refused.why);
+                    -refused.errno
+                }
+            }
+        }
         EngineMode::Auto | EngineMode::Kernel => {}
     }
     // SAFETY: the kernel validates both arguments.
@@ -71,7 +83,13 @@ pub(crate) unsafe fn setup_with(mode: EngineMode, maxevents: i32, ctxp: *mut io_
             if ret != -libc::EAGAIN {
                 KERNEL_REFUSED.store(true, Ordering::Relaxed);
             }
-            return emu::setup(maxevents, ctxp, why);
+            return match uring::ensure() {
+                Ok(()) => emu::setup(maxevents, ctxp, why, Exec::Uring),
+                Err(refused) => {
+                    diag::engine_refused("io_uring", refused.why);
+                    emu::setup(maxevents, ctxp, why, Exec::Threads)
+                }
+            };
         }
     }
     ret

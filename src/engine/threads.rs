@@ -65,7 +65,7 @@ struct Global {
     rest: Rest,
 }
 
-struct Rest {
+pub(crate) struct Rest {
     pid: i32,
     queue: Mutex<Queue>,
     /// Bumped after each push: what idle workers sleep on.
@@ -74,12 +74,14 @@ struct Rest {
     idle: AtomicU32,
     polls: Mutex<Polls>,
     pool: Mutex<Pool>,
+    /// The io_uring engine's state, in the same page for the same reason.
+    pub(crate) uring: super::uring::State,
 }
 
 static PAGE: AtomicPtr<Global> = AtomicPtr::new(ptr::null_mut());
 
 /// The executor's state, set up on first use (again in a forked child).
-fn global() -> Option<&'static Rest> {
+pub(crate) fn global_state() -> Option<&'static Rest> {
     let mut page = PAGE.load(Ordering::Acquire);
     if page.is_null() {
         let p = sys::map_anonymous(4096)?;
@@ -130,6 +132,7 @@ fn global() -> Option<&'static Rest> {
                         fds: [-1; POOL],
                         n: 0,
                     }),
+                    uring: super::uring::State::new(),
                 };
                 // SAFETY: the rest of our page, which only this thread (that
                 // moved init from 0 to 1) writes, and nobody reads before
@@ -153,12 +156,12 @@ fn global() -> Option<&'static Rest> {
 /// This process's id (for the kernel's checked copies), or None when the
 /// executor cannot be set up here.
 pub(crate) fn pid() -> Option<i32> {
-    global().map(|g| g.pid)
+    global_state().map(|g| g.pid)
 }
 
 /// Hands a request to the executor: a poll to the poller, the rest to a worker.
 pub(crate) fn enqueue(req: *mut Req) {
-    let Some(g) = global() else { return };
+    let Some(g) = global_state() else { return };
     // SAFETY: the submitter's record, now handed over.
     if unsafe { (*req).op } == CMD_POLL {
         let start = g.polls.with(|p| {
@@ -196,7 +199,7 @@ pub(crate) fn enqueue(req: *mut Req) {
 
 /// After a submission queued `n` requests: wakes idle workers, or starts more.
 pub(crate) fn kick(n: usize) {
-    let Some(g) = global() else { return };
+    let Some(g) = global_state() else { return };
     g.work.fetch_add(1, Ordering::Release);
     let idle = g.idle.load(Ordering::Acquire) as usize;
     if idle > 0 {
@@ -228,7 +231,7 @@ fn claim_worker(g: &Rest) -> bool {
 }
 
 /// Starts a detached thread with every signal blocked.
-fn spawn(main: extern "C" fn(*mut c_void) -> *mut c_void) -> bool {
+pub(crate) fn spawn(main: extern "C" fn(*mut c_void) -> *mut c_void) -> bool {
     let _keep = sys::KeepErrno::new();
     let mut all = core::mem::MaybeUninit::<libc::sigset_t>::zeroed();
     let mut old = core::mem::MaybeUninit::<libc::sigset_t>::zeroed();
@@ -273,7 +276,7 @@ fn pop(g: &Rest) -> *mut Req {
 /// itself, if one is waiting for a worker: at low queue depth this saves two
 /// thread switches (to the worker and back) per request. False when none was.
 pub(crate) fn help() -> bool {
-    let Some(g) = global() else { return false };
+    let Some(g) = global_state() else { return false };
     let req = pop(g);
     if req.is_null() {
         return false;
@@ -283,7 +286,7 @@ pub(crate) fn help() -> bool {
 }
 
 extern "C" fn worker(_: *mut c_void) -> *mut c_void {
-    let Some(g) = global() else {
+    let Some(g) = global_state() else {
         return ptr::null_mut();
     };
     loop {
@@ -335,18 +338,7 @@ fn execute(req: *mut Req) {
             r.rw_flags,
         ),
     };
-    complete(req, res);
-}
-
-/// Posts a request's completion and gives its record back.
-fn complete(req: *mut Req, res: i64) {
-    // SAFETY: the caller holds the record.
-    let r = unsafe { rec(req) };
-    // SAFETY: a record's control block outlives it (io_destroy waits for
-    // every record to come back).
-    let ctl = unsafe { &*r.ctl };
-    ctl.post(r.obj, r.data, res, r.resfd);
-    ctl.finish(req);
+    emu::complete(req, res);
 }
 
 /// One read or write: `preadv2`/`pwritev2` at `offset` (-1: the file's own
@@ -449,7 +441,7 @@ unsafe fn rec<'a>(req: *mut Req) -> &'a Req {
 }
 
 extern "C" fn poller(_: *mut c_void) -> *mut c_void {
-    let Some(g) = global() else {
+    let Some(g) = global_state() else {
         return ptr::null_mut();
     };
     let mut fds = MallocBuf::<libc::pollfd>::new();
@@ -521,7 +513,7 @@ extern "C" fn poller(_: *mut c_void) -> *mut c_void {
             }
             // SAFETY: unlinked just now: ours.
             let rr = unsafe { rec(req) };
-            complete(req, i64::from(wake_mask(rr.kind, rev, rr.events)));
+            emu::complete(req, i64::from(wake_mask(rr.kind, rev, rr.events)));
         }
     }
     ptr::null_mut()
@@ -532,7 +524,7 @@ extern "C" fn poller(_: *mut c_void) -> *mut c_void {
 /// pipe's reader is woken with IN|RDNORM, a socket's with IN|PRI|RDNORM|
 /// RDBAND, an eventfd's with IN); a hang-up or error wakes without one, and
 /// then the file's poll mask filtered by the request is reported.
-fn wake_mask(kind: u32, revents: i16, events: i16) -> i16 {
+pub(crate) fn wake_mask(kind: u32, revents: i16, events: i16) -> i16 {
     use libc::{
         POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLLRDBAND, POLLRDHUP, POLLRDNORM, POLLWRBAND,
         POLLWRNORM,
@@ -598,20 +590,20 @@ unsafe fn rec_mut<'a>(req: *mut Req) -> &'a mut Req {
 /// Cancels the pending poll of `ctl` submitted from the iocb at `obj`: its
 /// event (res 0) is posted. False when there is none.
 pub(crate) fn cancel_poll(ctl: &Control, obj: u64) -> bool {
-    let Some(g) = global() else { return false };
+    let Some(g) = global_state() else { return false };
     let me = ctl as *const Control;
     // SAFETY: listed records are live; reading their owner and iocb address.
     let req = unlink_poll(g, |_, r| r.ctl == me && r.obj == obj);
     if req.is_null() {
         return false;
     }
-    complete(req, 0);
+    emu::complete(req, 0);
     true
 }
 
 /// Cancels every pending poll of `ctl` (its destroy).
 pub(crate) fn cancel_all(ctl: &Control) {
-    let Some(g) = global() else { return };
+    let Some(g) = global_state() else { return };
     let me = ctl as *const Control;
     loop {
         // SAFETY: as in cancel_poll.
@@ -619,12 +611,12 @@ pub(crate) fn cancel_all(ctl: &Control) {
         if req.is_null() {
             break;
         }
-        complete(req, 0);
+        emu::complete(req, 0);
     }
 }
 
 /// CLOCK_MONOTONIC in nanoseconds.
-fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -636,7 +628,7 @@ fn now_ns() -> u64 {
         .saturating_add(t.tv_nsec as u64)
 }
 
-fn sleep_ns(ns: u64) {
+pub(crate) fn sleep_ns(ns: u64) {
     let t = libc::timespec {
         tv_sec: (ns / 1_000_000_000) as _,
         tv_nsec: (ns % 1_000_000_000) as _,
@@ -659,7 +651,7 @@ pub(crate) fn deadline(t: &libc::timespec) -> u64 {
 
 /// An eventfd for a thread about to sleep in `io_getevents` (-1 if none can be had).
 pub(crate) fn waiter_fd() -> i32 {
-    let Some(g) = global() else { return -1 };
+    let Some(g) = global_state() else { return -1 };
     let _keep = sys::KeepErrno::new();
     let fd = g.pool.with(|p| {
         if p.n == 0 {
@@ -682,7 +674,7 @@ pub(crate) fn waiter_fd_done(fd: i32) {
     }
     let _keep = sys::KeepErrno::new();
     drain(fd);
-    let kept = global().is_some_and(|g| {
+    let kept = global_state().is_some_and(|g| {
         g.pool.with(|p| {
             if p.n == POOL {
                 return false;

@@ -4,9 +4,11 @@
  * io_* system call fail with ENOSYS (as on a kernel built without CONFIG_AIO),
  * then the program is executed with the filter in force.
  *
- * Usage: seccomp_noaio [--errno=ENOSYS|--errno=EPERM] PROGRAM [ARGUMENT...]
+ * Usage: seccomp_noaio [--errno=ENOSYS|--errno=EPERM] [--no-io-uring] PROGRAM [ARGUMENT...]
  * (--errno=EPERM answers EPERM instead, as a systemd unit's
- * SystemCallErrorNumber=EPERM or some container profiles do.)
+ * SystemCallErrorNumber=EPERM or some container profiles do; --no-io-uring
+ * refuses io_uring_setup, io_uring_enter and io_uring_register the same way,
+ * as Docker's default profile does.)
  * Exit status: PROGRAM's, or 126 if the filter cannot be installed.
  */
 #define _GNU_SOURCE
@@ -36,8 +38,17 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
+	/* A number no call has: the io_uring entries then never match. */
+	unsigned uring_setup = 0x3ffffff0, uring_enter = 0x3ffffff0, uring_register = 0x3ffffff0;
+	if (argc > 1 && strcmp(argv[1], "--no-io-uring") == 0) {
+		uring_setup = __NR_io_uring_setup;
+		uring_enter = __NR_io_uring_enter;
+		uring_register = __NR_io_uring_register;
+		argv++;
+		argc--;
+	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: seccomp_noaio [--errno=ENOSYS|--errno=EPERM] PROGRAM [ARGUMENT...]\n");
+		fprintf(stderr, "usage: seccomp_noaio [--errno=ENOSYS|--errno=EPERM] [--no-io-uring] PROGRAM [ARGUMENT...]\n");
 		return 126;
 	}
 	struct sock_filter code[] = {
@@ -47,18 +58,21 @@ int main(int argc, char **argv)
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 		/* 3: the system-call number; x32 numbers have bit 30 set. */
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 7, 0),
-		DENY_NR(__NR_io_setup, 7),
-		DENY_NR(__NR_io_destroy, 6),
-		DENY_NR(__NR_io_submit, 5),
-		DENY_NR(__NR_io_cancel, 4),
-		DENY_NR(__NR_io_getevents, 3),
-		DENY_NR(__NR_io_pgetevents, 2),
-		/* 11: everything else runs. */
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 10, 0),
+		DENY_NR(__NR_io_setup, 10),
+		DENY_NR(__NR_io_destroy, 9),
+		DENY_NR(__NR_io_submit, 8),
+		DENY_NR(__NR_io_cancel, 7),
+		DENY_NR(__NR_io_getevents, 6),
+		DENY_NR(__NR_io_pgetevents, 5),
+		DENY_NR(uring_setup, 4),
+		DENY_NR(uring_enter, 3),
+		DENY_NR(uring_register, 2),
+		/* 14: everything else runs. */
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		/* 12: x32 calls. */
+		/* 15: x32 calls. */
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-		/* 13: the io_* calls. */
+		/* 16: the refused calls. */
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
 	};
 	struct sock_fprog prog = {

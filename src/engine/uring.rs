@@ -1,0 +1,725 @@
+//! The io_uring engine's executor: the requests of a user-space context (the
+//! ring and checks of `emu`) carried out by io_uring, so buffered I/O is
+//! truly asynchronous instead of being done inside `io_submit` as kernel AIO
+//! does it.
+//!
+//! - One io_uring per process, shared by its io_uring contexts: requests go
+//!   in as SQEs (`READV`/`WRITEV` with the RWF flags and priority, `FSYNC`,
+//!   one-shot `POLL_ADD`), one `io_uring_enter` per `io_submit` batch, and
+//!   the CQE's `user_data` names the request record.
+//! - CQEs become events in the context's ring (the kernel's layout) by one
+//!   *drainer* at a time, the holder of the token: a thread waiting in
+//!   `io_getevents` sleeps in `io_uring_enter` holding it, so at low queue
+//!   depth the waiting thread itself is woken by the completion (one wake-up,
+//!   as with kernel AIO); `io_submit` drains what completed inline; and one
+//!   *completer* thread per process takes the token whenever nobody else has
+//!   it, so completions reach the ring, and `IOCB_FLAG_RESFD` eventfds, for
+//!   programs that read the ring directly and never call `io_getevents`
+//!   (QEMU, fio's `userspace_reap`). Only the holder moves the CQ head, so a
+//!   holder asleep in the kernel cannot miss the CQE it waits for; an event
+//!   posted any other way while it sleeps (an inline completion, `io_destroy`)
+//!   wakes it with a `NOP`.
+//! - io_uring cancels a thread's queued requests when that thread exits
+//!   (`-ECANCELED`): where a program submits from a thread that then ends,
+//!   the drainer submits such a request again, from its own thread. That is
+//!   why each request keeps duplicates of its descriptors, as for the thread
+//!   engine.
+//! - The state lives in the executor's page, which a forked child gets
+//!   zero-filled: the child sets up a ring of its own and never sees the
+//!   parent's completions; the parent's ring mappings are not even inherited
+//!   (`MADV_DONTFORK`), and its descriptor is close-on-exec.
+
+use super::emu::{self, Control, Req, CMD_FDSYNC, CMD_FSYNC, CMD_POLL, CMD_PREAD, CMD_PREADV};
+use super::threads;
+use crate::sync::{self, Mutex};
+use crate::sys;
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::mem::size_of;
+use core::ptr;
+use core::sync::atomic::{AtomicU32, Ordering};
+use linux_raw_sys::io_uring::{
+    io_uring_cqe, io_uring_getevents_arg, io_uring_op, io_uring_params, io_uring_sqe,
+    io_uring_sqe__bindgen_ty_1, io_uring_sqe__bindgen_ty_2, io_uring_sqe__bindgen_ty_3, IORING_ENTER_EXT_ARG,
+    IORING_ENTER_GETEVENTS, IORING_FEAT_EXT_ARG, IORING_FEAT_NODROP, IORING_FEAT_SINGLE_MMAP,
+    IORING_FSYNC_DATASYNC, IORING_OFF_CQ_RING, IORING_OFF_SQES, IORING_OFF_SQ_RING, IORING_SETUP_CLAMP,
+    IORING_SETUP_CQSIZE, IORING_SETUP_SUBMIT_ALL, IORING_SQ_CQ_OVERFLOW,
+};
+
+/// Submission entries: a batch larger than this is entered in several calls.
+const SQ_ENTRIES: u32 = 128;
+/// Completion entries: enough for every request of a few large contexts; the
+/// kernel keeps any more (`IORING_FEAT_NODROP`) until there is room.
+const CQ_ENTRIES: u32 = 4096;
+/// The completer leaves after this long with nothing in flight.
+const IDLE_NS: u64 = 2_000_000_000;
+/// The token's bit: held by a drainer.
+const HELD: u32 = 1;
+/// `RWF_HIPRI`: poll for completion (a hint to kernel AIO).
+const RWF_HIPRI: u32 = 1;
+/// The kernel's signal-set size, for the wait's mask.
+const SIGSET_BYTES: u32 = 8;
+
+/// The process's ring, as `io_uring_setup` laid it out; fixed once set up.
+#[derive(Clone, Copy)]
+struct Ring {
+    fd: i32,
+    sq_head: usize,
+    sq_tail: usize,
+    sq_mask: u32,
+    sq_entries: u32,
+    sq_flags: usize,
+    sq_array: usize,
+    sqes: usize,
+    cq_head: usize,
+    cq_tail: usize,
+    cq_mask: u32,
+    cqes: usize,
+}
+
+impl Ring {
+    fn word(at: usize) -> &'static AtomicU32 {
+        // SAFETY: `at` is a 4-byte-aligned word of the ring's shared mapping,
+        // which stays mapped for the life of the process; the kernel accesses
+        // it atomically too.
+        unsafe { AtomicU32::from_ptr(at as *mut u32) }
+    }
+}
+
+/// What is guarded by the submission lock.
+struct Sq {
+    /// Our tail: entries written, not yet published.
+    tail: u32,
+    /// Whether the completer thread runs.
+    completer: bool,
+}
+
+/// The engine's process state, in the executor's page (zero in a child).
+pub(crate) struct State {
+    /// 0: no ring; 1: being set up; 2: ready.
+    ready: AtomicU32,
+    ring: UnsafeCell<Ring>,
+    sq: Mutex<Sq>,
+    /// The drainer's token: [`HELD`], and `sync::WAITERS` when the completer
+    /// sleeps until it is free.
+    token: AtomicU32,
+    /// Requests in the kernel, not yet drained.
+    pending: AtomicU32,
+    /// Pending polls, linked through `Req::next`: a poll no longer listed
+    /// when its CQE comes was cancelled (its event says 0).
+    polls: Mutex<*mut Req>,
+}
+
+// SAFETY: the poll list's pointers are request records handed between
+// threads under the mutex; nothing in them is tied to a thread.
+unsafe impl Send for State {}
+
+impl State {
+    pub(crate) const fn new() -> State {
+        State {
+            ready: AtomicU32::new(0),
+            ring: UnsafeCell::new(Ring {
+                fd: -1,
+                sq_head: 0,
+                sq_tail: 0,
+                sq_mask: 0,
+                sq_entries: 0,
+                sq_flags: 0,
+                sq_array: 0,
+                sqes: 0,
+                cq_head: 0,
+                cq_tail: 0,
+                cq_mask: 0,
+                cqes: 0,
+            }),
+            sq: Mutex::new(Sq {
+                tail: 0,
+                completer: false,
+            }),
+            token: AtomicU32::new(0),
+            pending: AtomicU32::new(0),
+            polls: Mutex::new(ptr::null_mut()),
+        }
+    }
+
+    fn ring(&self) -> Option<Ring> {
+        if self.ready.load(Ordering::Acquire) != 2 {
+            return None;
+        }
+        // SAFETY: written once, before `ready` became 2 (acquired above), and
+        // never again.
+        Some(unsafe { *self.ring.get() })
+    }
+}
+
+fn state() -> Option<&'static State> {
+    threads::global_state().map(|g| &g.uring)
+}
+
+/// Why the process cannot have a ring: the errno `io_setup` answers, and the
+/// explanation `LIBAIO_RS_DEBUG` prints.
+pub(crate) struct Refused {
+    pub(crate) errno: i32,
+    pub(crate) why: &'static str,
+}
+
+/// Sets up the process's ring if it has none yet.
+pub(crate) fn ensure() -> Result<(), Refused> {
+    let Some(st) = state() else {
+        return Err(Refused {
+            errno: libc::ENOMEM,
+            why: "no memory for the engine's state",
+        });
+    };
+    loop {
+        match st
+            .ready
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Acquire)
+        {
+            Ok(_) => {
+                let made = create();
+                if let Ok(ring) = made {
+                    // SAFETY: only this thread (which moved `ready` from 0 to
+                    // 1) writes it, and nobody reads it before `ready` is 2.
+                    unsafe { *st.ring.get() = ring };
+                    st.ready.store(2, Ordering::Release);
+                    return Ok(());
+                }
+                st.ready.store(0, Ordering::Release);
+                return made.map(|_| ());
+            }
+            Err(2) => return Ok(()),
+            Err(_) => core::hint::spin_loop(),
+        }
+    }
+}
+
+fn enter(fd: i32, submit: u32, min: u32, flags: u32, arg: *const c_void, argsz: usize) -> i32 {
+    // SAFETY: io_uring_enter reads `arg` (ours, `argsz` bytes, or null).
+    let r = unsafe { libc::syscall(libc::SYS_io_uring_enter, fd, submit, min, flags, arg, argsz) };
+    if r < 0 {
+        -sys::errno()
+    } else {
+        r as i32
+    }
+}
+
+fn setup_call(entries: u32, p: &mut io_uring_params) -> i32 {
+    // SAFETY: the kernel reads and fills our params.
+    let r = unsafe { libc::syscall(libc::SYS_io_uring_setup, entries, p as *mut io_uring_params) };
+    if r < 0 {
+        -sys::errno()
+    } else {
+        r as i32
+    }
+}
+
+/// Maps `len` bytes of the ring's file at `off`, kept out of forked children.
+fn map_ring(fd: i32, len: usize, off: u32) -> Option<usize> {
+    // SAFETY: a new shared mapping of the ring's file; nothing of ours is replaced.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
+            fd,
+            off as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    // SAFETY: our fresh mapping: a child must not take the parent's
+    // completions, so it does not inherit the ring at all.
+    unsafe { libc::madvise(p, len, libc::MADV_DONTFORK) };
+    Some(p as usize)
+}
+
+fn create() -> Result<Ring, Refused> {
+    let _keep = sys::KeepErrno::new();
+    let mut flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
+    let (fd, p) = loop {
+        // SAFETY: io_uring_params is plain data, valid all-zero.
+        let mut p: io_uring_params = unsafe { core::mem::zeroed() };
+        p.flags = flags;
+        p.cq_entries = CQ_ENTRIES;
+        let fd = setup_call(SQ_ENTRIES, &mut p);
+        // SUBMIT_ALL is 5.18's: older kernels refuse the flag, not the ring.
+        if fd == -libc::EINVAL && flags & IORING_SETUP_SUBMIT_ALL != 0 {
+            flags &= !IORING_SETUP_SUBMIT_ALL;
+            continue;
+        }
+        break (fd, p);
+    };
+    if fd < 0 {
+        return Err(Refused {
+            errno: -fd,
+            why: match -fd {
+                libc::ENOSYS => {
+                    "io_uring_setup answered -ENOSYS (no io_uring in this kernel, or a seccomp filter)"
+                }
+                libc::EPERM => {
+                    "io_uring_setup answered -EPERM (kernel.io_uring_disabled, or a seccomp filter)"
+                }
+                libc::EMFILE | libc::ENFILE => "io_uring_setup answered -EMFILE (no descriptor left)",
+                _ => "io_uring_setup failed",
+            },
+        });
+    }
+    let refuse = |errno, why| {
+        // SAFETY: our own ring descriptor, not published.
+        unsafe { libc::close(fd) };
+        Err(Refused { errno, why })
+    };
+    let need = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG | IORING_FEAT_SINGLE_MMAP;
+    if p.features & need != need {
+        return refuse(
+            libc::ENOSYS,
+            "io_uring is too old here (Linux 5.11 or later: waits with a timeout and a signal mask)",
+        );
+    }
+    let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
+    let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * size_of::<io_uring_cqe>();
+    let Some(rings) = map_ring(fd, sq_len.max(cq_len), IORING_OFF_SQ_RING) else {
+        return refuse(libc::ENOMEM, "cannot map the io_uring rings");
+    };
+    let _ = IORING_OFF_CQ_RING; // one mapping holds both (IORING_FEAT_SINGLE_MMAP)
+    let Some(sqes) = map_ring(
+        fd,
+        p.sq_entries as usize * size_of::<io_uring_sqe>(),
+        IORING_OFF_SQES,
+    ) else {
+        // SAFETY: our own mapping, not published.
+        unsafe { libc::munmap(rings as *mut c_void, sq_len.max(cq_len)) };
+        return refuse(libc::ENOMEM, "cannot map the io_uring submission entries");
+    };
+    let at = |off: u32| rings + off as usize;
+    // SAFETY: the masks are words of the fresh mapping, set by the kernel.
+    let sq_mask = unsafe { *(at(p.sq_off.ring_mask) as *const u32) };
+    // SAFETY: as above.
+    let cq_mask = unsafe { *(at(p.cq_off.ring_mask) as *const u32) };
+    let ring = Ring {
+        fd,
+        sq_head: at(p.sq_off.head),
+        sq_tail: at(p.sq_off.tail),
+        sq_mask,
+        sq_entries: p.sq_entries,
+        sq_flags: at(p.sq_off.flags),
+        sq_array: at(p.sq_off.array),
+        sqes,
+        cq_head: at(p.cq_off.head),
+        cq_tail: at(p.cq_off.tail),
+        cq_mask,
+        cqes: at(p.cq_off.cqes),
+    };
+    // The array maps each SQ slot to the entry of the same index, for good.
+    for i in 0..p.sq_entries {
+        // SAFETY: entry i of the array, in the mapping.
+        unsafe { (ring.sq_array as *mut u32).wrapping_add(i as usize).write(i) };
+    }
+    Ok(ring)
+}
+
+/// An entry to fill: the zeroed SQE at the submission tail. Publishes nothing.
+fn next_sqe(ring: &Ring, sq: &mut Sq) -> &'static mut io_uring_sqe {
+    while sq
+        .tail
+        .wrapping_sub(Ring::word(ring.sq_head).load(Ordering::Acquire))
+        >= ring.sq_entries
+    {
+        // Full: what is written goes in now (the kernel takes every entry
+        // of a batch before it returns, so this frees the ring).
+        flush_locked(ring, sq);
+    }
+    let sqe = (ring.sqes as *mut io_uring_sqe).wrapping_add((sq.tail & ring.sq_mask) as usize);
+    sq.tail = sq.tail.wrapping_add(1);
+    // SAFETY: an entry of the SQE mapping that the kernel has consumed (the
+    // head passed it) and that only the holder of the submission lock writes.
+    unsafe { sqe.write_bytes(0, 1) };
+    // SAFETY: as above; zeroed, a valid io_uring_sqe.
+    unsafe { &mut *sqe }
+}
+
+/// Publishes the written entries and enters them.
+fn flush_locked(ring: &Ring, sq: &mut Sq) {
+    let tail = Ring::word(ring.sq_tail);
+    tail.store(sq.tail, Ordering::Release);
+    let mut spins = 0u32;
+    loop {
+        let waiting = sq
+            .tail
+            .wrapping_sub(Ring::word(ring.sq_head).load(Ordering::Acquire));
+        if waiting == 0 {
+            return;
+        }
+        let r = enter(ring.fd, waiting, 0, 0, ptr::null(), 0);
+        if r >= 0 || r == -libc::EINTR {
+            continue;
+        }
+        // EBUSY/EAGAIN: completions must be taken first, or memory comes back.
+        if try_drain().is_none() {
+            spins += 1;
+            threads::sleep_ns(if spins < 10 { 10_000 } else { 1_000_000 });
+        }
+    }
+}
+
+fn fill(sqe: &mut io_uring_sqe, r: &Req) {
+    sqe.fd = r.fd;
+    sqe.user_data = r as *const Req as u64;
+    sqe.ioprio = r.prio;
+    match r.op {
+        CMD_FSYNC | CMD_FDSYNC => {
+            sqe.opcode = io_uring_op::IORING_OP_FSYNC as u8;
+            sqe.__bindgen_anon_3 = io_uring_sqe__bindgen_ty_3 {
+                fsync_flags: if r.op == CMD_FDSYNC {
+                    IORING_FSYNC_DATASYNC
+                } else {
+                    0
+                },
+            };
+        }
+        CMD_POLL => {
+            sqe.opcode = io_uring_op::IORING_OP_POLL_ADD as u8;
+            sqe.__bindgen_anon_3 = io_uring_sqe__bindgen_ty_3 {
+                poll32_events: u32::from(r.events as u16),
+            };
+        }
+        op => {
+            sqe.opcode = if op == CMD_PREAD || op == CMD_PREADV {
+                io_uring_op::IORING_OP_READV
+            } else {
+                io_uring_op::IORING_OP_WRITEV
+            } as u8;
+            sqe.__bindgen_anon_2 = io_uring_sqe__bindgen_ty_2 { addr: r.iov as u64 };
+            sqe.len = r.iovcnt as u32;
+            // -1 (no offset: pipes, sockets) is io_uring's "the file's position".
+            sqe.__bindgen_anon_1 = io_uring_sqe__bindgen_ty_1 { off: r.offset as u64 };
+            // RWF_HIPRI asks io_uring for a polled ring, which this is not;
+            // kernel AIO takes it as a hint. The rest mean the same.
+            sqe.__bindgen_anon_3 = io_uring_sqe__bindgen_ty_3 {
+                rw_flags: r.rw_flags as u32 & !RWF_HIPRI,
+            };
+        }
+    }
+}
+
+/// Writes a request's SQE (entered by the next [`kick`]).
+pub(crate) fn enqueue(req: *mut Req) {
+    let Some(st) = state() else { return };
+    let Some(ring) = st.ring() else { return };
+    // SAFETY: the submitter's record, handed to us.
+    let r = unsafe { &*req };
+    if r.op == CMD_POLL {
+        st.polls.with(|head| {
+            // SAFETY: the submitter's record, linked in under the list's lock.
+            unsafe { (*req).next = *head };
+            *head = req;
+        });
+    }
+    st.pending.fetch_add(1, Ordering::AcqRel);
+    st.sq.with(|sq| fill(next_sqe(&ring, sq), r));
+}
+
+/// After a submission: enters the written SQEs, takes what completed inside
+/// the call, and makes sure the completer runs while anything is in flight.
+pub(crate) fn kick() {
+    let Some(st) = state() else { return };
+    let Some(ring) = st.ring() else { return };
+    let start = st.sq.with(|sq| {
+        flush_locked(&ring, sq);
+        let start = !sq.completer && st.pending.load(Ordering::Acquire) > 0;
+        sq.completer |= start;
+        start
+    });
+    if start && !threads::spawn(completer) {
+        st.sq.with(|sq| sq.completer = false);
+    }
+    try_drain();
+}
+
+/// Wakes the thread sleeping in the ring with the token (an event reached a
+/// context it waits on some other way than through a CQE).
+pub(crate) fn nudge() {
+    let Some(st) = state() else { return };
+    let Some(ring) = st.ring() else { return };
+    st.sq.with(|sq| {
+        next_sqe(&ring, sq).opcode = io_uring_op::IORING_OP_NOP as u8;
+        flush_locked(&ring, sq);
+    });
+}
+
+/// Takes the token if it is free: Some(whether anything was posted).
+fn try_drain() -> Option<bool> {
+    let st = state()?;
+    let ring = st.ring()?;
+    if st.token.fetch_or(HELD, Ordering::Acquire) & HELD != 0 {
+        return None;
+    }
+    let posted = drain_held(st, &ring);
+    release(st);
+    Some(posted)
+}
+
+fn release(st: &State) {
+    let prev = st.token.fetch_and(!HELD, Ordering::Release);
+    sync::wake(&st.token, prev);
+}
+
+/// Drains the CQ (the caller holds the token): each CQE becomes its
+/// request's event. True when any event was posted.
+fn drain_held(st: &State, ring: &Ring) -> bool {
+    let head_w = Ring::word(ring.cq_head);
+    let mut posted = false;
+    loop {
+        let mut head = head_w.load(Ordering::Relaxed);
+        let tail = Ring::word(ring.cq_tail).load(Ordering::Acquire);
+        if head == tail {
+            // Completions the CQ had no room for come in on an enter.
+            if Ring::word(ring.sq_flags).load(Ordering::Acquire) & IORING_SQ_CQ_OVERFLOW != 0 {
+                enter(ring.fd, 0, 0, IORING_ENTER_GETEVENTS, ptr::null(), 0);
+                continue;
+            }
+            return posted;
+        }
+        while head != tail {
+            let c = (ring.cqes as *const io_uring_cqe).wrapping_add((head & ring.cq_mask) as usize);
+            // SAFETY: a CQE the kernel published (before the tail, acquired),
+            // in the mapping; read whole, then its slot is given back.
+            let cqe = unsafe { &*c };
+            let (user_data, res) = (cqe.user_data, cqe.res);
+            head = head.wrapping_add(1);
+            // Given back before the event is posted: the slot is copied out.
+            head_w.store(head, Ordering::Release);
+            posted |= complete(st, user_data as *mut Req, res);
+        }
+    }
+}
+
+/// One CQE's request: posted, or submitted again. True when posted.
+fn complete(st: &State, req: *mut Req, res: i32) -> bool {
+    if req.is_null() {
+        return false; // a NOP or a cancellation's own CQE
+    }
+    // SAFETY: `user_data` of our SQEs: a record in flight, whose context
+    // cannot go (io_destroy waits for it), held by the kernel until now.
+    let r = unsafe { &*req };
+    let mut res = i64::from(res);
+    if r.op == CMD_POLL {
+        let listed = st.polls.with(|head| {
+            if res == -i64::from(libc::ECANCELED) {
+                return listed_in(*head, req);
+            }
+            unlink(head, |p| p == req)
+        });
+        if !listed.is_null() && res == -i64::from(libc::ECANCELED) {
+            resubmit(req);
+            return false;
+        }
+        if listed.is_null() {
+            res = 0; // cancelled by io_cancel or io_destroy
+        } else if res > 0 {
+            // io_uring reports the mask filtered by the request; kernel AIO
+            // reports the waker's, as the thread engine reconstructs it.
+            res = i64::from(threads::wake_mask(r.kind, res as i16, r.events));
+        }
+    } else if res == -i64::from(libc::ECANCELED) {
+        // Its submitter thread has exited: io_uring dropped the request.
+        resubmit(req);
+        return false;
+    }
+    st.pending.fetch_sub(1, Ordering::AcqRel);
+    emu::complete(req, res);
+    true
+}
+
+fn resubmit(req: *mut Req) {
+    let Some(st) = state() else { return };
+    let Some(ring) = st.ring() else { return };
+    // SAFETY: a record in flight, ours again since its CQE.
+    let r = unsafe { &*req };
+    st.sq.with(|sq| {
+        fill(next_sqe(&ring, sq), r);
+        flush_locked(&ring, sq);
+    });
+}
+
+fn listed_in(head: *mut Req, req: *mut Req) -> *mut Req {
+    let mut p = head;
+    while !p.is_null() && p != req {
+        // SAFETY: a listed record, read under the list's lock.
+        p = unsafe { (*p).next };
+    }
+    p
+}
+
+/// Unlinks the first listed poll that `pick` chooses; null when none.
+fn unlink(head: &mut *mut Req, pick: impl Fn(*mut Req) -> bool) -> *mut Req {
+    let mut at: *mut *mut Req = head;
+    loop {
+        // SAFETY: `at` is the list head or the `next` of a listed record,
+        // under the list's lock.
+        let p = unsafe { *at };
+        if p.is_null() || pick(p) {
+            if !p.is_null() {
+                // SAFETY: `p` is listed, read under the list's lock.
+                let next = unsafe { (*p).next };
+                // SAFETY: as above: `at` is the head or a listed `next`.
+                unsafe { *at = next };
+            }
+            return p;
+        }
+        // SAFETY: `p` is listed.
+        at = unsafe { &raw mut (*p).next };
+    }
+}
+
+/// Cancels `ctl`'s pending polls that `obj` picks (None: all of them): each
+/// one's event, res 0, comes with its CQE. True when one was.
+pub(crate) fn cancel_polls(ctl: &Control, obj: Option<u64>) -> bool {
+    let Some(st) = state() else { return false };
+    let Some(ring) = st.ring() else { return false };
+    let me = ctl as *const Control;
+    let mut any = false;
+    loop {
+        let req = st.polls.with(|head| {
+            unlink(head, |p| {
+                // SAFETY: a listed record, read under the list's lock.
+                let r = unsafe { &*p };
+                r.ctl == me && obj.is_none_or(|o| r.obj == o)
+            })
+        });
+        if req.is_null() {
+            return any;
+        }
+        any = true;
+        st.sq.with(|sq| {
+            let sqe = next_sqe(&ring, sq);
+            sqe.opcode = io_uring_op::IORING_OP_POLL_REMOVE as u8;
+            sqe.__bindgen_anon_2 = io_uring_sqe__bindgen_ty_2 { addr: req as u64 };
+            flush_locked(&ring, sq);
+        });
+        if obj.is_some() {
+            return true;
+        }
+    }
+}
+
+/// The token, held by a thread that sleeps in the ring for its events.
+pub(crate) struct Hold {
+    st: &'static State,
+    ring: Ring,
+}
+
+/// Takes the token, when free, to wait in the ring.
+pub(crate) fn hold() -> Option<Hold> {
+    let st = state()?;
+    let ring = st.ring()?;
+    if st.token.fetch_or(HELD, Ordering::Acquire) & HELD != 0 {
+        return None;
+    }
+    drain_held(st, &ring);
+    Some(Hold { st, ring })
+}
+
+impl Hold {
+    /// Sleeps in `io_uring_enter` until a CQE, the deadline (absolute,
+    /// monotonic) or a signal handler, with `sigmask` in force meanwhile.
+    pub(crate) fn sleep(&self, deadline: Option<u64>, sigmask: *const libc::sigset_t) -> emu::Wait {
+        let _keep = sys::KeepErrno::new();
+        let mut ts = linux_raw_sys::general::__kernel_timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        if let Some(d) = deadline {
+            let now = threads::now_ns();
+            if now >= d {
+                return emu::Wait::TimedOut;
+            }
+            ts.tv_sec = ((d - now) / 1_000_000_000) as _;
+            ts.tv_nsec = ((d - now) % 1_000_000_000) as _;
+        }
+        let arg = io_uring_getevents_arg {
+            sigmask: sigmask as u64,
+            sigmask_sz: SIGSET_BYTES,
+            min_wait_usec: 0,
+            ts: if deadline.is_some() {
+                &raw const ts as u64
+            } else {
+                0
+            },
+        };
+        let r = enter(
+            self.ring.fd,
+            0,
+            1,
+            IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+            (&raw const arg).cast(),
+            size_of::<io_uring_getevents_arg>(),
+        );
+        match r {
+            e if e == -libc::EINTR => emu::Wait::Interrupted,
+            e if e == -libc::ETIME && deadline.is_some_and(|d| threads::now_ns() >= d) => emu::Wait::TimedOut,
+            _ => emu::Wait::Woken,
+        }
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        drain_held(self.st, &self.ring);
+        release(self.st);
+    }
+}
+
+/// Drains what is there, if nobody else is: true when an event was posted.
+pub(crate) fn help() -> bool {
+    try_drain().unwrap_or(false)
+}
+
+/// The completer: sleeps in the ring, and drains whenever the token is free,
+/// so completions reach the rings and eventfds with nobody in `io_getevents`.
+extern "C" fn completer(_: *mut c_void) -> *mut c_void {
+    let Some(st) = state() else {
+        return ptr::null_mut();
+    };
+    let Some(ring) = st.ring() else {
+        return ptr::null_mut();
+    };
+    let idle = linux_raw_sys::general::__kernel_timespec {
+        tv_sec: (IDLE_NS / 1_000_000_000) as _,
+        tv_nsec: (IDLE_NS % 1_000_000_000) as _,
+    };
+    let arg = io_uring_getevents_arg {
+        sigmask: 0,
+        sigmask_sz: SIGSET_BYTES,
+        min_wait_usec: 0,
+        ts: &raw const idle as u64,
+    };
+    loop {
+        let r = enter(
+            ring.fd,
+            0,
+            1,
+            IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+            (&raw const arg).cast(),
+            size_of::<io_uring_getevents_arg>(),
+        );
+        if try_drain().is_none() {
+            // A waiter holds the token and drains: wait until it is done.
+            sync::wait_while(&st.token, |t| t & HELD != 0);
+            continue;
+        }
+        if r == -libc::ETIME {
+            let leave = st.sq.with(|sq| {
+                let leave = st.pending.load(Ordering::Acquire) == 0;
+                sq.completer &= !leave;
+                leave
+            });
+            if leave {
+                return ptr::null_mut();
+            }
+        }
+    }
+}

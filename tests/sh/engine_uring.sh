@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The io_uring engine (LIBAIO_RS_ENGINE=io_uring),
+# through tests/sh/lib/engine_suites.sh: the probe, the C suite, the seeds,
+# libaio's harness, fio verify and QEMU, each against Debian's libaio over
+# kernel AIO in the same run.
+# shellcheck disable=SC2034 # read by engine_suites.sh
+MODE=uring
+# shellcheck source=lib/engine_suites.sh
+. "$(dirname "$0")/lib/engine_suites.sh"
