@@ -172,6 +172,10 @@ pub(crate) struct Control {
     reap: Lock,
     /// Requests with the executor, not yet posted (`io_destroy` waits for 0).
     inflight: AtomicU32,
+    /// Of those, buffered reads and writes on io_uring: kernel AIO would have
+    /// finished them inside `io_submit`, so `io_getevents` with `min_nr` 0
+    /// waits for them (see `getevents`).
+    due: AtomicU32,
     reqs: *mut Req,
 }
 
@@ -200,6 +204,8 @@ pub(crate) struct Req {
     pub(crate) kind: u32,
     /// `IOCB_FLAG_IOPRIO`'s priority, or 0 (the submitter's own).
     pub(crate) prio: u16,
+    /// Counted in its context's `due`.
+    due: bool,
     /// Link in the executor's queue or poll list.
     pub(crate) next: *mut Req,
     /// Bumped at each use of the record, so the poller never mistakes a
@@ -305,6 +311,10 @@ pub(crate) fn complete(req: *mut Req, res: i64) {
     // every record to come back).
     let ctl = unsafe { &*r.ctl };
     ctl.post(r.obj, r.data, res, r.resfd);
+    if r.due {
+        // After the event: a reader that sees the count drop sees the event.
+        ctl.due.fetch_sub(1, Ordering::Release);
+    }
     ctl.finish(req);
 }
 
@@ -426,6 +436,7 @@ fn setup_inner(maxevents: u32, ctxp: usize, exec: Exec) -> i32 {
         }),
         reap: Lock::new(),
         inflight: AtomicU32::new(0),
+        due: AtomicU32::new(0),
         reqs,
     };
     // SAFETY: the control block's place in our fresh mapping, aligned (page).
@@ -450,6 +461,7 @@ fn setup_inner(maxevents: u32, ctxp: usize, exec: Exec) -> i32 {
             events: 0,
             kind: 0,
             prio: 0,
+            due: false,
             next: ptr::null_mut(),
             gen: 0,
         };
@@ -721,6 +733,10 @@ fn submit_one(ctl: &Control, pid: i32, user_iocb: usize) -> Result<bool, i32> {
     match prepare(ctl, pid, user_iocb, &cb, slot) {
         Ok(Some(req)) => {
             ctl.inflight.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: our record, not yet handed to the executor.
+            if unsafe { (*req).due } {
+                ctl.due.fetch_add(1, Ordering::Relaxed);
+            }
             match ctl.exec {
                 Exec::Threads => threads::enqueue(req),
                 Exec::Uring => uring::enqueue(req),
@@ -953,6 +969,7 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
     if cb.flags & IOCB_FLAG_IOPRIO != 0 {
         r.prio = cb.reqprio;
     }
+    r.due = flags & libc::O_DIRECT == 0;
     if !vectored {
         r.one = single;
         r.iov = &raw mut r.one;
@@ -1001,6 +1018,7 @@ fn handoff(
     r.rw_flags = 0;
     r.events = 0;
     r.prio = 0;
+    r.due = false;
     r.next = ptr::null_mut();
     r.gen = r.gen.wrapping_add(1);
     Ok(req)
@@ -1083,6 +1101,8 @@ pub(crate) unsafe fn getevents(
     };
     let mut got: c_long = 0;
     loop {
+        // Read before the ring: once it is 0, every due event is in the ring.
+        let due = ctl.due.load(Ordering::Acquire);
         match reap(ctl, pid, events.wrapping_add(got as usize), nr - got) {
             Ok(n) => got += n as c_long,
             Err(e) => return if got > 0 { got as i32 } else { -e },
@@ -1090,7 +1110,10 @@ pub(crate) unsafe fn getevents(
         if pin.dead() {
             return if got > 0 { got as i32 } else { -libc::EINVAL };
         }
-        if got >= min_nr || zero {
+        // min_nr 0 asks for what has completed, which on kernel AIO includes
+        // every buffered request submitted: wait for those still due.
+        let owed = min_nr == 0 && due > 0 && got < nr && !zero;
+        if (got >= min_nr && !owed) || zero {
             if !sigmask.is_null() {
                 // The kernel installs the mask for the call even when events
                 // are ready: a pending signal it lets in is delivered now.
