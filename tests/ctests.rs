@@ -4,10 +4,10 @@
 //! loaded, so a misconfigured run cannot pass by testing one library twice.
 //! (The cases where the two deliberately differ are in `tests/differences.rs`.)
 //!
-//! Each program runs a second time with ours on the thread engine
-//! (`LIBAIO_RS_ENGINE=threads`), against the same Debian run over kernel
-//! AIO, with the kernel-only observations listed in [`KERNEL_ONLY`] (also in
-//! the README) left out of the comparison.
+//! Each program runs again with ours on each user-space engine
+//! (`LIBAIO_RS_ENGINE=threads`, `=io_uring`), against the same Debian run
+//! over kernel AIO, with the kernel-only observations listed in
+//! [`KERNEL_ONLY`] (also in the README) left out of the comparison.
 
 mod ctests_support;
 
