@@ -27,6 +27,15 @@
 #      lies (the kernel's /[aio] mapping or not), so a row cannot silently
 #      measure the wrong engine; its system call counts include the threads the
 #      library starts (the engine's workers).
+#   6. (uring) the same rows with ours on its io_uring engine
+#      (LIBAIO_RS_ENGINE=io_uring; target 0.9 for the O_DIRECT reads), and
+#      buffered 4 KiB random reads at QD 32 of a cold-cache file of
+#      BENCH_COLD_GIB (4) GiB on the root file system, page cache dropped
+#      before each run: fio's libaio engine on Debian's libaio (kernel AIO,
+#      which reads inside io_submit), the same fio on ours with
+#      LIBAIO_RS_ENGINE=io_uring (LD_PRELOAD), and fio's own io_uring engine;
+#      BENCH_COLD_RUNS (3) runs of each, in turns (targets: 4x libaio, 0.8x
+#      fio's io_uring).
 # Then user-space instructions per call (valgrind --tool=callgrind) and a soak:
 # BENCH_SOAK_SECONDS of QD 32 reads on ours (taking turns with libaio in 1 s
 # slices, so that the machine's own ups and downs show in both columns), with
@@ -48,7 +57,8 @@
 # The markdown report goes to bench/out/bench-<date>.md (and bench/out/latest.md).
 #
 # Environment: BENCH_RUNS (9), BENCH_SECONDS per run (1), BENCH_SOAK_SECONDS
-# (60), BENCH_FIO_SECONDS (3), LIBAIO_RS_REFERENCE (Debian's libaio.so.1),
+# (60), BENCH_FIO_SECONDS (3), BENCH_COLD_GIB, BENCH_COLD_RUNS, BENCH_COLD_DIR
+# (where the cold file goes: /var/tmp), LIBAIO_RS_REFERENCE (Debian's libaio.so.1),
 # LIBAIO_RS_BUILD_DIR (build), BENCH_COUNT_RUNS (BENCH_RUNS), BENCH_ONLY
 # (space-separated row groups to run: poll shm loop arrays64 fio calls soak
 # threads), which `--only GROUP...` on the command line sets too, e.g.
@@ -63,7 +73,7 @@ elif [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
 	sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//; /^set -u/d'
 	exit 0
 elif [ $# -gt 0 ]; then
-	echo "usage: bench/run.sh [--only GROUP...]  (groups: poll shm loop arrays64 fio calls soak threads)" >&2
+	echo "usage: bench/run.sh [--only GROUP...]  (groups: poll shm loop arrays64 fio calls soak threads uring)" >&2
 	exit 2
 fi
 cd "$(dirname "$0")/.."
@@ -75,13 +85,16 @@ RUNS=${BENCH_RUNS:-9}
 SECS=${BENCH_SECONDS:-1}
 SOAK=${BENCH_SOAK_SECONDS:-60}
 FIO_SECS=${BENCH_FIO_SECONDS:-3}
-ONLY=${BENCH_ONLY:-poll shm loop arrays64 fio calls soak threads}
+ONLY=${BENCH_ONLY:-poll shm loop arrays64 fio calls soak threads uring}
 COUNT_RUNS=${BENCH_COUNT_RUNS:-$RUNS}
 THREADS_RUNS=${BENCH_THREADS_RUNS:-5}
+COLD_GIB=${BENCH_COLD_GIB:-4}
+COLD_RUNS=${BENCH_COLD_RUNS:-3}
+COLD_DIR=${BENCH_COLD_DIR:-/var/tmp}
 for g in $ONLY; do
 	case $g in
-	poll | shm | loop | arrays64 | fio | calls | soak | threads) ;;
-	*) echo "bench: unknown row group '$g' (poll shm loop arrays64 fio calls soak threads)" >&2; exit 2 ;;
+	poll | shm | loop | arrays64 | fio | calls | soak | threads | uring) ;;
+	*) echo "bench: unknown row group '$g' (poll shm loop arrays64 fio calls soak threads uring)" >&2; exit 2 ;;
 	esac
 done
 ours=$(realpath "${LIBAIO_RS_BUILD_DIR:-build}/libaio.so.1")
@@ -106,6 +119,7 @@ loopdev=""
 cleanup() {
 	[ -n "$loopdev" ] && losetup -d "$loopdev" 2>/dev/null
 	rm -rf "$work"
+	[ -z "${coldfile:-}" ] || rm -f "$coldfile"
 }
 trap cleanup EXIT
 
@@ -285,9 +299,13 @@ bench_row() {
 	fi
 }
 
-# The thread engine's table: ratio = IOPS ours/libaio (higher is better).
+# The user-space engines' tables: ratio = IOPS ours/libaio (higher is
+# better). ERows and ENotes name the arrays the rows and notes go to.
 trows=()
 tnotes=()
+urows=()
+unotes=()
+ERows=trows ENotes=tnotes
 # trow NAME "libaio ns" "ours ns" "libaio ops/s" "ours ops/s" "libaio sc" "ours sc" "ours sc, caller" "libaio sc/reap" "ours sc/reap, caller" TARGET
 trow() {
 	local ratio met="—"
@@ -295,8 +313,9 @@ trow() {
 	if [ -n "${11}" ] && [ "$ratio" != n/a ]; then
 		met=$(awk -v r="$ratio" -v g="${11}" 'BEGIN {print (r >= g) ? "yes" : "**no**"}')
 	fi
-	trows+=("| $1 | $2 | $3 | **$ratio** | $met | $4 | $5 | $6 | $7 ($8) | $9 | ${10} |")
-	printf '%-28s libaio %8s ns/op  threads %8s ns/op  IOPS ratio %s  syscalls/op %s -> %s (caller %s)  per reap %s -> %s\n' \
+	local -n erows=$ERows
+	erows+=("| $1 | $2 | $3 | **$ratio** | $met | $4 | $5 | $6 | $7 ($8) | $9 | ${10} |")
+	printf '%-28s libaio %8s ns/op  engine %8s ns/op  IOPS ratio %s  syscalls/op %s -> %s (caller %s)  per reap %s -> %s\n' \
 		"$1" "$2" "$3" "$ratio" "$6" "$7" "$8" "$9" "${10}" >&2
 }
 
@@ -309,7 +328,8 @@ bench_trow() {
 	COUNT_RUNS=$THREADS_RUNS count_pair "$n" "$@"
 	trow "$name" "${res[0]}" "${res[1]}" "${res[2]}" "${res[3]}" "$sc_t" "$sc_o" "$sc_oc" "$rp_t" "$rp_oc" "$target"
 	if [ -n "$spread" ]; then
-		tnotes+=("$name: syscalls per operation ranged over the $THREADS_RUNS counts: $spread.")
+		local -n enotes=$ENotes
+		enotes+=("$name: syscalls per operation ranged over the $THREADS_RUNS counts: $spread.")
 		note "  ($spread)"
 	fi
 }
@@ -323,7 +343,7 @@ fi
 
 # ---- 2. /dev/shm file ----
 shmfile=$work/data
-if want shm || want fio || want loop || want soak || want arrays64 || want threads; then
+if want shm || want fio || want loop || want soak || want arrays64 || want threads || want uring; then
 	# 256 MiB of non-zero data.
 	head -c $((256 << 20)) /dev/urandom >"$shmfile" 2>/dev/null || truncate -s 256M "$shmfile"
 fi
@@ -341,7 +361,7 @@ if want shm; then
 fi
 
 # ---- 3. loop device over a tmpfs file ----
-if want loop || want soak || want threads; then
+if want loop || want soak || want threads || want uring; then
 	if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null; then
 		loopdev=$(losetup -f --show --direct-io=on "$shmfile" 2>/dev/null ||
 			losetup -f --show "$shmfile" 2>/dev/null) || loopdev=""
@@ -409,6 +429,84 @@ if want threads; then
 	fi
 	unset LIBAIO_RS_ENGINE
 	RING_O=kernel
+fi
+
+# ---- 6. the io_uring engine against kernel AIO ----
+uring_check=""
+cold_rows=()
+cold_note=""
+if want uring; then
+	export LIBAIO_RS_ENGINE=io_uring
+	RING_O=user ERows=urows ENotes=unotes
+	uring_check=$(LIBAIO_RS_DEBUG=1 "$bin" pair "$theirs" "$ours" poll 1 -t 0.05 2>&1 >/dev/null |
+		grep -m1 'io_setup: engine')
+	if [[ "$uring_check" != *"engine io_uring"* ]]; then
+		note "bench: ours did not take the io_uring engine: '${uring_check:-no io_setup line}'"
+		urows+=("| all | skipped: ours did not report \`engine io_uring\` at io_setup | | | | | | | | | |")
+	else
+		note "bench: $uring_check"
+		for b in 1 32; do
+			bench_trow "poll, batch $b" 32000 "" poll "$b"
+		done
+		if [ "$direct" = 1 ]; then
+			for qd in 1 32; do
+				bench_trow "/dev/shm O_DIRECT read, QD $qd" 50000 0.9 read "$qd" "$shmfile"
+			done
+		fi
+		if [ -n "$loopdev" ]; then
+			for qd in 1 32; do
+				bench_trow "loop device O_DIRECT read, QD $qd" 50000 0.9 read "$qd" "$loopdev"
+			done
+		fi
+	fi
+	unset LIBAIO_RS_ENGINE
+	RING_O=kernel ERows=trows ENotes=tnotes
+	# Buffered reads of a cold page cache: where kernel AIO reads inside
+	# io_submit, one request at a time, whatever the queue depth.
+	if [ "$(id -u)" = 0 ] && command -v fio >/dev/null && [ -w /proc/sys/vm/drop_caches ]; then
+		coldfile=$COLD_DIR/libaio-rs-cold.$$
+		note "bench: writing a ${COLD_GIB} GiB file at $coldfile for the cold-cache rows"
+		if fio --name=fill --filename="$coldfile" --size="${COLD_GIB}G" --rw=write --bs=1M --direct=1 \
+			--ioengine=psync --refill_buffers --output-format=terse >/dev/null 2>&1; then
+			cold_iops() { # PRELOAD ENGINE: IOPS of one 5 s run on a cold cache
+				local pre=(env)
+				[ -n "$1" ] && pre=(env "LD_PRELOAD=$1" LIBAIO_RS_ENGINE=io_uring)
+				sync
+				echo 3 >/proc/sys/vm/drop_caches
+				"${pre[@]}" fio --name=cold --filename="$coldfile" --rw=randread --bs=4k --direct=0 \
+					--ioengine="$2" --iodepth=32 --runtime=5 --time_based --norandommap \
+					--output-format=terse --terse-version=3 2>&1 |
+					awk -F';' '$1 == "3" && NF > 100 {print $8; exit}'
+			}
+			ct=() co=() cu=()
+			for ((i = 0; i < COLD_RUNS; i++)); do
+				for who in $( ((i % 2)) && echo "u o t" || echo "t o u"); do
+					case $who in
+					t) ct+=("$(cold_iops "" libaio)") ;;
+					o) co+=("$(cold_iops "$ours" libaio)") ;;
+					u) cu+=("$(cold_iops "" io_uring)") ;;
+					esac
+				done
+			done
+			mt=$(printf '%s
+' "${ct[@]}" | median) mo=$(printf '%s
+' "${co[@]}" | median)
+			mu=$(printf '%s
+' "${cu[@]}" | median)
+			r_t=$(awk -v o="$mo" -v t="$mt" 'BEGIN {if (t > 0) printf "%.2f", o / t; else print "n/a"}')
+			r_u=$(awk -v o="$mo" -v u="$mu" 'BEGIN {if (u > 0) printf "%.2f", o / u; else print "n/a"}')
+			met_t=$(awk -v r="$r_t" 'BEGIN {print (r + 0 >= 4) ? "yes" : "**no**"}')
+			met_u=$(awk -v r="$r_u" 'BEGIN {print (r + 0 >= 0.8) ? "yes" : "**no**"}')
+			cold_rows+=("| 4 KiB random buffered reads, QD 32, cold cache | $mt | $mo | $mu | **$r_t** ($met_t) | **$r_u** ($met_u) |")
+			cold_note="each run: $(printf '%s ' "${ct[@]}")(libaio), $(printf '%s ' "${co[@]}")(ours), $(printf '%s ' "${cu[@]}")(fio io_uring) IOPS"
+			note "bench: cold cache: libaio $mt, ours io_uring $mo, fio io_uring $mu IOPS; ours/libaio $r_t, ours/fio-io_uring $r_u ($cold_note)"
+		else
+			cold_rows+=("| cold cache | skipped: could not write the ${COLD_GIB} GiB file in $COLD_DIR | | | | |")
+		fi
+		rm -f "$coldfile"
+	else
+		cold_rows+=("| cold cache | skipped: needs root (drop_caches) and fio | | | | |")
+	fi
 fi
 
 # ---- 4. fio ----
@@ -541,6 +639,37 @@ report=$out/bench-$(date -u +%Y%m%d-%H%M%S).md
 		echo
 		if [ ${#tnotes[@]} -gt 0 ]; then
 			printf '* %s\n' "${tnotes[@]}"
+			echo
+		fi
+	fi
+	if [ ${#urows[@]} -gt 0 ] || [ ${#cold_rows[@]} -gt 0 ]; then
+		echo "io_uring engine: ours with LIBAIO_RS_ENGINE=io_uring (requests checked in user space, carried"
+		echo "out by the process's io_uring; completions taken by the thread waiting in io_getevents, else"
+		echo "by the completer thread) against Debian's libaio on kernel AIO, in the same process, medians of"
+		echo "$THREADS_RUNS runs (counts). Ratio **IOPS ours/libaio**, the target for the O_DIRECT reads is 0.9."
+		echo "Ours' system calls include the completer thread's; those of the calling thread alone in brackets."
+		[ -n "$uring_check" ] && echo "Engine check: ours said \`$uring_check\` (LIBAIO_RS_DEBUG=1); aiobench found ours' ring outside /[aio] in every run."
+		echo
+		if [ ${#urows[@]} -gt 0 ]; then
+			echo "| workload | libaio ns/op | ours-io_uring ns/op | IOPS ours/libaio | ≥ 0.9? | libaio ops/s | ours ops/s | libaio syscalls/op | ours syscalls/op (caller) | libaio syscalls/reap | ours syscalls/reap (caller) |"
+			echo "| --- | ---: | ---: | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+			printf '%s\n' "${urows[@]}"
+			echo
+		fi
+		if [ ${#unotes[@]} -gt 0 ]; then
+			printf '* %s\n' "${unotes[@]}"
+			echo
+		fi
+		if [ ${#cold_rows[@]} -gt 0 ]; then
+			echo "Buffered reads, cold cache: fio $(fio --version 2>/dev/null) randread, bs 4k, iodepth 32, 5 s per run on a"
+			echo "${COLD_GIB} GiB file in $COLD_DIR, \`echo 3 > drop_caches\` before each run; medians of $COLD_RUNS runs of each, in turns."
+			echo "libaio: fio's libaio engine on Debian's libaio; ours: the same with LD_PRELOAD of ours and"
+			echo "LIBAIO_RS_ENGINE=io_uring; fio io_uring: fio's own io_uring engine. Targets: 4x libaio, 0.8x fio io_uring."
+			echo
+			echo "| workload | libaio IOPS | ours (io_uring) IOPS | fio io_uring IOPS | ours/libaio (≥ 4?) | ours/fio io_uring (≥ 0.8?) |"
+			echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+			printf '%s\n' "${cold_rows[@]}"
+			[ -z "$cold_note" ] || { echo; echo "Runs: $cold_note."; }
 			echo
 		fi
 	fi

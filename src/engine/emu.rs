@@ -26,6 +26,7 @@
 //! the ring, so no memory is allocated per request (only a copy of a vector
 //! request's iovec array, which the kernel copies at submission too).
 
+use super::files::{Files, Stat};
 use super::{threads, uring};
 use crate::abi::{aio_ring, io_context_t, io_event};
 use crate::registry::{self, EmuPin};
@@ -188,8 +189,15 @@ pub(crate) struct Req {
     pub(crate) obj: u64,
     pub(crate) data: u64,
     pub(crate) op: u16,
-    /// Our duplicate of the request's descriptor.
+    /// The request's descriptor: our duplicate (thread engine) or the
+    /// program's (io_uring, which holds the file itself).
     pub(crate) fd: i32,
+    /// Whether `fd` is our duplicate, to close.
+    owned: bool,
+    /// The file `fd` named at submission (io_uring: checked before a
+    /// request is submitted again).
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
     /// Our duplicate of its eventfd, or -1.
     pub(crate) resfd: i32,
     /// The buffer (one entry) or a copy of the iovec array.
@@ -326,9 +334,9 @@ pub(crate) fn signal(fd: i32) {
 }
 
 fn close_dups(r: &mut Req) {
-    // SAFETY: closing our own duplicates; the iovec copy is our malloc.
-    unsafe {
-        libc::close(r.fd);
+    if r.owned {
+        // SAFETY: our own duplicate.
+        unsafe { libc::close(r.fd) };
     }
     if r.resfd >= 0 {
         // SAFETY: our own duplicate.
@@ -449,6 +457,9 @@ fn setup_inner(maxevents: u32, ctxp: usize, exec: Exec) -> i32 {
             data: 0,
             op: 0,
             fd: -1,
+            owned: false,
+            dev: 0,
+            ino: 0,
             resfd: -1,
             iov: ptr::null_mut(),
             iovcnt: 0,
@@ -543,6 +554,7 @@ pub(crate) fn submit(pin: &EmuPin, nr: c_long, ios: usize) -> i32 {
     let mut done = 0;
     let mut ret = 0;
     let mut queued = 0;
+    let mut files = Files::new();
     while done < nr {
         // The pointers, a batch at a time.
         let mut ptrs = [0usize; 64];
@@ -556,7 +568,7 @@ pub(crate) fn submit(pin: &EmuPin, nr: c_long, ios: usize) -> i32 {
             *p = usize::from_ne_bytes(w.try_into().unwrap_or([0; size_of::<usize>()]));
         }
         for &user_iocb in &ptrs[..got] {
-            match submit_one(ctl, pid, user_iocb) {
+            match submit_one(ctl, pid, user_iocb, &mut files) {
                 Ok(to_executor) => {
                     done += 1;
                     queued += usize::from(to_executor);
@@ -609,71 +621,6 @@ fn copy_in(pid: i32, src: usize, dst: &mut [u8], learn: bool) -> usize {
     got
 }
 
-/// The descriptor's open flags (`F_GETFL`), or EBADF.
-fn fd_flags(fd: i32) -> Result<i32, i32> {
-    // SAFETY: F_GETFL has no memory argument.
-    let f = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if f < 0 {
-        Err(libc::EBADF)
-    } else {
-        Ok(f)
-    }
-}
-
-/// The file type bits of `fd` (`S_IFMT`).
-/// The file type bits of `fd` (`S_IFMT`), its size, and whether no block of
-/// it is allocated (a file made by `ftruncate`: all hole).
-fn fd_type(fd: i32) -> (u32, i64, bool) {
-    let mut st = core::mem::MaybeUninit::<libc::stat>::zeroed();
-    // SAFETY: fstat writes into our buffer.
-    let r = unsafe { libc::fstat(fd, st.as_mut_ptr()) };
-    if r != 0 {
-        return (0, 0, false);
-    }
-    // SAFETY: zero-initialised and filled by fstat.
-    let st = unsafe { st.assume_init() };
-    (st.st_mode & libc::S_IFMT, st.st_size, st.st_blocks == 0)
-}
-
-/// Whether `fd`'s file lives in memory (tmpfs, ramfs): there its O_DIRECT
-/// I/O is a copy, which the kernel finishes inside `io_submit`.
-fn in_memory_fs(fd: i32) -> bool {
-    const TMPFS_MAGIC: i64 = 0x0102_1994;
-    const RAMFS_MAGIC: i64 = 0x8584_58f6;
-    let mut st = core::mem::MaybeUninit::<libc::statfs>::zeroed();
-    // SAFETY: fstatfs writes into our buffer.
-    let r = unsafe { libc::fstatfs(fd, st.as_mut_ptr()) };
-    // SAFETY: zero-initialised and maybe filled by fstatfs.
-    let st = unsafe { st.assume_init() };
-    #[allow(clippy::unnecessary_cast)] // f_type is i64 here, narrower elsewhere
-    let t = st.f_type as i64;
-    r == 0 && (t == TMPFS_MAGIC || t == RAMFS_MAGIC)
-}
-
-/// Whether `fd` is an eventfd (its /proc link says so).
-fn is_eventfd(fd: i32) -> bool {
-    let mut path = [0u8; 32];
-    let prefix = b"/proc/self/fd/";
-    path[..prefix.len()].copy_from_slice(prefix);
-    let mut digits = [0u8; 10];
-    let mut v = fd.unsigned_abs();
-    let mut k = digits.len();
-    loop {
-        k -= 1;
-        digits[k] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    let d = &digits[k..];
-    path[prefix.len()..prefix.len() + d.len()].copy_from_slice(d);
-    let mut link = [0u8; 32];
-    // SAFETY: a NUL-terminated path of ours and a buffer of ours.
-    let n = unsafe { libc::readlink(path.as_ptr().cast(), link.as_mut_ptr().cast(), link.len()) };
-    n > 0 && link[..n as usize] == *b"anon_inode:[eventfd]"
-}
-
 /// Duplicates a descriptor for a request that outlives `io_submit`.
 fn dup(fd: i32) -> Result<i32, i32> {
     // SAFETY: F_DUPFD_CLOEXEC has no memory argument.
@@ -687,7 +634,7 @@ fn dup(fd: i32) -> Result<i32, i32> {
 
 /// One iocb, checked the kernel's way. Ok(true): handed to the executor;
 /// Ok(false): done already (posted); Err(errno): refused.
-fn submit_one(ctl: &Control, pid: i32, user_iocb: usize) -> Result<bool, i32> {
+fn submit_one(ctl: &Control, pid: i32, user_iocb: usize, files: &mut Files) -> Result<bool, i32> {
     let mut raw = [0u8; 64];
     if copy_in(pid, user_iocb, &mut raw, false) != raw.len() {
         return Err(libc::EFAULT);
@@ -730,7 +677,7 @@ fn submit_one(ctl: &Control, pid: i32, user_iocb: usize) -> Result<bool, i32> {
             }
         })
     };
-    match prepare(ctl, pid, user_iocb, &cb, slot) {
+    match prepare(ctl, pid, user_iocb, &cb, slot, files) {
         Ok(Some(req)) => {
             ctl.inflight.fetch_add(1, Ordering::Relaxed);
             // SAFETY: our record, not yet handed to the executor.
@@ -764,11 +711,18 @@ fn submit_one(ctl: &Control, pid: i32, user_iocb: usize) -> Result<bool, i32> {
 
 /// The kernel's `__io_submit_one` after the request slot is taken: Ok(None)
 /// when the request completed inline, Ok(Some) when it goes to the executor.
-fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> Result<Option<*mut Req>, i32> {
-    let flags = fd_flags(cb.fd)?;
+fn prepare(
+    ctl: &Control,
+    pid: i32,
+    user_iocb: usize,
+    cb: &Iocb,
+    slot: u32,
+    files: &mut Files,
+) -> Result<Option<*mut Req>, i32> {
+    let flags = files.flags(cb.fd)?;
     if cb.flags & IOCB_FLAG_RESFD != 0 {
-        fd_flags(cb.resfd as i32)?;
-        if !is_eventfd(cb.resfd as i32) {
+        files.flags(cb.resfd as i32)?;
+        if !files.is_eventfd(cb.resfd as i32) {
             return Err(libc::EINVAL);
         }
     }
@@ -790,7 +744,8 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
     } else {
         -1
     };
-    let (ftype, size, sparse) = fd_type(cb.fd);
+    let st = files.stat(cb.fd);
+    let (ftype, size, sparse) = (st.kind, st.size, st.sparse);
     let seekable = ftype == libc::S_IFREG || ftype == libc::S_IFBLK;
     let (write, vectored) = match cb.opcode {
         CMD_PREAD => (false, false),
@@ -804,7 +759,7 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
             if !matches!(ftype, libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK) {
                 return Err(libc::EINVAL); // no fsync for pipes, sockets, devices, eventfds
             }
-            return handoff(ctl, slot, cb, user_iocb, resfd, None, -1).map(Some);
+            return handoff(ctl, slot, cb, user_iocb, resfd, None, -1, &st).map(Some);
         }
         CMD_POLL => {
             if u64::from(cb.buf as u16) != cb.buf {
@@ -823,7 +778,7 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
                 // No poll method: never becomes ready for what it is not now.
                 return Err(libc::EINVAL);
             }
-            let req = handoff(ctl, slot, cb, user_iocb, resfd, None, -1)?;
+            let req = handoff(ctl, slot, cb, user_iocb, resfd, None, -1, &st)?;
             // SAFETY: our record, not yet handed to anyone.
             let r = unsafe { &mut *req };
             r.events = events;
@@ -843,7 +798,7 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
     if (write && acc == libc::O_RDONLY) || (!write && acc == libc::O_WRONLY) {
         return Err(libc::EBADF);
     }
-    if ftype == libc::S_IFDIR || (write && ftype == 0 && is_eventfd(cb.fd)) {
+    if ftype == libc::S_IFDIR || (write && ftype == 0 && files.is_eventfd(cb.fd)) {
         return Err(libc::EINVAL); // no read_iter/write_iter
     }
     // The buffers (aio_setup_rw), then the offset (rw_verify_area).
@@ -919,15 +874,20 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
     // The kernel also finishes inside io_submit an O_DIRECT read that needs
     // no device I/O: past the end of the file, or of a file with no block
     // allocated (all hole).
-    let no_io = (!write && ftype == libc::S_IFREG && (offset >= size || sparse))
-        || (flags & libc::O_DIRECT != 0 && ftype == libc::S_IFREG && in_memory_fs(cb.fd));
-    // The thread engine does buffered I/O inside io_submit, as the kernel
-    // does; io_uring does it asynchronously, all but what needs no I/O and
-    // RWF_NOWAIT requests, which cannot block by definition (and io_uring
-    // answers some of them otherwise: -EAGAIN for kernel AIO's -EOPNOTSUPP).
+    let past_end = !write && ftype == libc::S_IFREG && (offset >= size || sparse);
+    // The thread engine does inside io_submit what the kernel does there:
+    // buffered I/O, and O_DIRECT on a file in memory (a copy). io_uring does
+    // buffered I/O asynchronously too, all but what cannot block: reads past
+    // the end, files in memory (io_uring would hand their O_DIRECT copies to
+    // its workers), and RWF_NOWAIT requests (which io_uring answers
+    // otherwise in places: -EAGAIN for kernel AIO's -EOPNOTSUPP).
     let inline = match ctl.exec {
-        Exec::Threads => flags & libc::O_DIRECT == 0 || no_io,
-        Exec::Uring => no_io || cb.rw_flags & RWF_NOWAIT != 0 || in_memory_fs(cb.fd),
+        Exec::Threads => {
+            flags & libc::O_DIRECT == 0 || past_end || (ftype == libc::S_IFREG && files.in_memory(cb.fd))
+        }
+        Exec::Uring => {
+            past_end || cb.rw_flags & RWF_NOWAIT != 0 || (ftype == libc::S_IFREG && files.in_memory(cb.fd))
+        }
     };
     if inline {
         // The kernel does buffered I/O inside io_submit; so do we.
@@ -952,6 +912,7 @@ fn prepare(ctl: &Control, pid: i32, user_iocb: usize, cb: &Iocb, slot: u32) -> R
         resfd,
         if vectored { Some(iovs) } else { None },
         offset,
+        &st,
     ) {
         Ok(r) => r,
         Err(e) => {
@@ -987,17 +948,25 @@ fn handoff(
     resfd: i32,
     iovs: Option<*mut libc::iovec>,
     offset: i64,
+    st: &Stat,
 ) -> Result<*mut Req, i32> {
     if slot == NONE {
         return Err(libc::EAGAIN);
     }
-    let fd = dup(cb.fd)?;
+    // The thread engine's workers use the descriptor later: a duplicate
+    // holds the file. io_uring takes its own reference when the request is
+    // entered (inside this io_submit); the program's descriptor, and the
+    // file's identity to check it against, serve to submit it again.
+    let owned = ctl.exec == Exec::Threads;
+    let fd = if owned { dup(cb.fd)? } else { cb.fd };
     let resfd = if resfd >= 0 {
         match dup(resfd) {
             Ok(d) => d,
             Err(e) => {
-                // SAFETY: our own duplicate.
-                unsafe { libc::close(fd) };
+                if owned {
+                    // SAFETY: our own duplicate.
+                    unsafe { libc::close(fd) };
+                }
                 return Err(e);
             }
         }
@@ -1011,6 +980,8 @@ fn handoff(
     r.data = cb.data;
     r.op = cb.opcode;
     r.fd = fd;
+    r.owned = owned;
+    (r.dev, r.ino) = (st.dev, st.ino);
     r.resfd = resfd;
     r.iov = iovs.unwrap_or(ptr::null_mut());
     r.iovcnt = 0;

@@ -17,6 +17,7 @@
 //! every other value goes to the kernel, as before.
 
 pub(crate) mod emu;
+pub(crate) mod files;
 pub(crate) mod threads;
 pub(crate) mod uring;
 

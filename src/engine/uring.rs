@@ -507,24 +507,29 @@ fn complete(st: &State, req: *mut Req, res: i32) -> bool {
     let r = unsafe { &*req };
     let mut res = i64::from(res);
     if r.op == CMD_POLL {
-        let listed = st.polls.with(|head| {
-            if res == -i64::from(libc::ECANCELED) {
-                return listed_in(*head, req);
-            }
-            unlink(head, |p| p == req)
-        });
-        if !listed.is_null() && res == -i64::from(libc::ECANCELED) {
-            resubmit(req);
+        // Submitted again only while still listed, under the list's lock, so
+        // that a cancellation either finds it listed (and removes what is
+        // submitted) or never sees it again.
+        let again = res == -i64::from(libc::ECANCELED)
+            && same_file(r)
+            && st.polls.with(|head| {
+                let listed = !listed_in(*head, req).is_null();
+                if listed {
+                    resubmit(req);
+                }
+                listed
+            });
+        if again {
             return false;
         }
-        if listed.is_null() {
+        if st.polls.with(|head| unlink(head, |p| p == req)).is_null() {
             res = 0; // cancelled by io_cancel or io_destroy
         } else if res > 0 {
             // io_uring reports the mask filtered by the request; kernel AIO
             // reports the waker's, as the thread engine reconstructs it.
             res = i64::from(threads::wake_mask(r.kind, res as i16, r.events));
         }
-    } else if res == -i64::from(libc::ECANCELED) {
+    } else if res == -i64::from(libc::ECANCELED) && same_file(r) {
         // Its submitter thread has exited: io_uring dropped the request.
         resubmit(req);
         return false;
@@ -532,6 +537,14 @@ fn complete(st: &State, req: *mut Req, res: i32) -> bool {
     st.pending.fetch_sub(1, Ordering::AcqRel);
     emu::complete(req, res);
     true
+}
+
+/// Whether the request's descriptor still names the file it was submitted
+/// for: if the program has closed it since, the request cannot be submitted
+/// again, and ends with io_uring's -ECANCELED.
+fn same_file(r: &Req) -> bool {
+    let st = super::files::fd_stat(r.fd);
+    st.kind != 0 && (st.dev, st.ino) == (r.dev, r.ino)
 }
 
 fn resubmit(req: *mut Req) {
