@@ -174,7 +174,8 @@ fn build_ctests(root: &Path, out: &Path) {
         let name = stem(src);
         list += &format!("#[test]\nfn {name}() {{\n    run_ctest(\"{name}\");\n}}\n");
         list += &format!("#[test]\nfn {name}_threads() {{\n    run_ctest_on(\"{name}\", \"threads\");\n}}\n");
-        list += &format!("#[test]\nfn {name}_io_uring() {{\n    run_ctest_on(\"{name}\", \"io_uring\");\n}}\n");
+        list +=
+            &format!("#[test]\nfn {name}_io_uring() {{\n    run_ctest_on(\"{name}\", \"io_uring\");\n}}\n");
     }
     fs::write(out.join("ctests_list.rs"), list).expect("OUT_DIR is writable");
     let bin = out.join("ctests");

@@ -35,7 +35,7 @@ use crate::{diag, sys, uaccess};
 use core::ffi::c_long;
 use core::mem::{offset_of, size_of};
 use core::ptr;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 const PAGE: usize = 4096;
 /// What the kernel writes into `aio_key` at submission; `io_cancel` wants it.
@@ -177,6 +177,9 @@ pub(crate) struct Control {
     /// finished them inside `io_submit`, so `io_getevents` with `min_nr` 0
     /// waits for them (see `getevents`).
     due: AtomicU32,
+    /// `io_getevents` has been called on it: its program reaps through the
+    /// library (io_uring: the completer is not needed for its requests).
+    driven: AtomicBool,
     reqs: *mut Req,
 }
 
@@ -214,6 +217,8 @@ pub(crate) struct Req {
     pub(crate) prio: u16,
     /// Counted in its context's `due`.
     due: bool,
+    /// io_uring: the completer must see to its completion (see `uring`).
+    pub(crate) needs_drainer: bool,
     /// Link in the executor's queue or poll list.
     pub(crate) next: *mut Req,
     /// Bumped at each use of the record, so the poller never mistakes a
@@ -300,6 +305,11 @@ impl Control {
         if prev & sync::WAITERS != 0 {
             sys::futex_wake_addr(word);
         }
+    }
+
+    /// Its program has stopped reaping through `io_getevents`.
+    pub(crate) fn not_driven(&self) {
+        self.driven.store(false, Ordering::Relaxed);
     }
 
     /// Wakes every thread sleeping in `io_getevents` (destroy).
@@ -445,6 +455,7 @@ fn setup_inner(maxevents: u32, ctxp: usize, exec: Exec) -> i32 {
         reap: Lock::new(),
         inflight: AtomicU32::new(0),
         due: AtomicU32::new(0),
+        driven: AtomicBool::new(false),
         reqs,
     };
     // SAFETY: the control block's place in our fresh mapping, aligned (page).
@@ -473,6 +484,7 @@ fn setup_inner(maxevents: u32, ctxp: usize, exec: Exec) -> i32 {
             kind: 0,
             prio: 0,
             due: false,
+            needs_drainer: false,
             next: ptr::null_mut(),
             gen: 0,
         };
@@ -990,6 +1002,7 @@ fn handoff(
     r.events = 0;
     r.prio = 0;
     r.due = false;
+    r.needs_drainer = resfd >= 0 || !ctl.driven.load(Ordering::Relaxed);
     r.next = ptr::null_mut();
     r.gen = r.gen.wrapping_add(1);
     Ok(req)
@@ -1035,6 +1048,9 @@ pub(crate) unsafe fn getevents(
     sigmask: *const libc::sigset_t,
 ) -> i32 {
     let ctl = control(pin);
+    if ctl.exec == Exec::Uring && !ctl.driven.load(Ordering::Relaxed) {
+        ctl.driven.store(true, Ordering::Relaxed);
+    }
     // libaio's own answer, before any check: empty ring, zero timeout.
     // SAFETY: the caller's promise; libaio reads it the same way.
     let zero = !timeout.is_null() && {
@@ -1177,6 +1193,10 @@ fn wait(ctl: &Control, pin: &EmuPin, deadline: Option<u64>, sigmask: *const libc
     // Looked at again once listed: a completion posted before would be missed.
     let outcome = if ctl.ready() || pin.dead() {
         Wait::Woken
+    } else if ctl.exec == Exec::Uring {
+        // Another thread holds the token, and may leave before our event
+        // comes: the completer drains meanwhile.
+        uring::with_drainer(|| threads::sleep_on(if listed { efd } else { -1 }, deadline, sigmask))
     } else {
         threads::sleep_on(if listed { efd } else { -1 }, deadline, sigmask)
     };
@@ -1271,7 +1291,11 @@ pub(crate) fn destroy(pin: EmuPin) -> i32 {
             uring::cancel_polls(ctl, None);
         }
     }
-    sync::wait_while(&ctl.inflight, |v| v & !sync::WAITERS != 0);
+    let wait_all = || sync::wait_while(&ctl.inflight, |v| v & !sync::WAITERS != 0);
+    match ctl.exec {
+        Exec::Threads => wait_all(),
+        Exec::Uring => uring::with_drainer(wait_all),
+    };
     let (base, len) = (ctl.ring, ctl.map_len);
     pin.unregister();
     // SAFETY: no call is inside any more and none can start: the mapping

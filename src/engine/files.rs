@@ -188,4 +188,3 @@ fn is_eventfd(fd: i32) -> bool {
     let n = unsafe { libc::readlink(path.as_ptr().cast(), link.as_mut_ptr().cast(), link.len()) };
     n > 0 && link[..n as usize] == *b"anon_inode:[eventfd]"
 }
-

@@ -11,14 +11,19 @@
 //!   *drainer* at a time, the holder of the token: a thread waiting in
 //!   `io_getevents` sleeps in `io_uring_enter` holding it, so at low queue
 //!   depth the waiting thread itself is woken by the completion (one wake-up,
-//!   as with kernel AIO); `io_submit` drains what completed inline; and one
-//!   *completer* thread per process takes the token whenever nobody else has
-//!   it, so completions reach the ring, and `IOCB_FLAG_RESFD` eventfds, for
-//!   programs that read the ring directly and never call `io_getevents`
-//!   (QEMU, fio's `userspace_reap`). Only the holder moves the CQ head, so a
-//!   holder asleep in the kernel cannot miss the CQE it waits for; an event
-//!   posted any other way while it sleeps (an inline completion, `io_destroy`)
-//!   wakes it with a `NOP`.
+//!   as with kernel AIO); `io_submit` and `io_getevents` drain what has
+//!   completed (the CQ is shared memory: no system call). Only the holder
+//!   moves the CQ head, so a holder asleep in the kernel cannot miss the CQE
+//!   it waits for; an event posted any other way while it sleeps (an inline
+//!   completion, `io_destroy`) wakes it with a `NOP`.
+//! - One *completer* thread per process drains whenever nobody else does,
+//!   while somebody needs it: requests of contexts nobody has called
+//!   `io_getevents` on (programs that read the ring directly: QEMU, fio's
+//!   `userspace_reap`), requests with an `IOCB_FLAG_RESFD` eventfd, threads
+//!   waiting for a context while another holds the token, and `io_destroy`.
+//!   Otherwise it sleeps on a futex, so a program that reaps with
+//!   `io_getevents` gets its completions with one wake-up, its own. It
+//!   leaves after [`IDLE_NS`] unneeded.
 //! - io_uring cancels a thread's queued requests when that thread exits
 //!   (`-ECANCELED`): where a program submits from a thread that then ends,
 //!   the drainer submits such a request again, from its own thread. That is
@@ -43,7 +48,8 @@ use linux_raw_sys::io_uring::{
     io_uring_sqe__bindgen_ty_1, io_uring_sqe__bindgen_ty_2, io_uring_sqe__bindgen_ty_3, IORING_ENTER_EXT_ARG,
     IORING_ENTER_GETEVENTS, IORING_FEAT_EXT_ARG, IORING_FEAT_NODROP, IORING_FEAT_SINGLE_MMAP,
     IORING_FSYNC_DATASYNC, IORING_OFF_CQ_RING, IORING_OFF_SQES, IORING_OFF_SQ_RING, IORING_SETUP_CLAMP,
-    IORING_SETUP_CQSIZE, IORING_SETUP_SUBMIT_ALL, IORING_SQ_CQ_OVERFLOW,
+    IORING_SETUP_COOP_TASKRUN, IORING_SETUP_CQSIZE, IORING_SETUP_SUBMIT_ALL, IORING_SETUP_TASKRUN_FLAG,
+    IORING_SQ_CQ_OVERFLOW, IORING_SQ_TASKRUN,
 };
 
 /// Submission entries: a batch larger than this is entered in several calls.
@@ -51,7 +57,10 @@ const SQ_ENTRIES: u32 = 128;
 /// Completion entries: enough for every request of a few large contexts; the
 /// kernel keeps any more (`IORING_FEAT_NODROP`) until there is room.
 const CQ_ENTRIES: u32 = 4096;
-/// The completer leaves after this long with nothing in flight.
+/// How often the completer looks for completions nobody took, while
+/// requests are in flight that their program reaps itself.
+const TICK_NS: u64 = 1_000_000;
+/// The completer leaves after this long unneeded.
 const IDLE_NS: u64 = 2_000_000_000;
 /// The token's bit: held by a drainer.
 const HELD: u32 = 1;
@@ -103,6 +112,9 @@ pub(crate) struct State {
     /// The drainer's token: [`HELD`], and `sync::WAITERS` when the completer
     /// sleeps until it is free.
     token: AtomicU32,
+    /// Why the completer must run: requests in flight that need it, and
+    /// threads that rely on it (`sync::WAITERS`: it sleeps on this word).
+    need: AtomicU32,
     /// Requests in the kernel, not yet drained.
     pending: AtomicU32,
     /// Pending polls, linked through `Req::next`: a poll no longer listed
@@ -137,6 +149,7 @@ impl State {
                 completer: false,
             }),
             token: AtomicU32::new(0),
+            need: AtomicU32::new(0),
             pending: AtomicU32::new(0),
             polls: Mutex::new(ptr::null_mut()),
         }
@@ -238,16 +251,26 @@ fn map_ring(fd: i32, len: usize, off: u32) -> Option<usize> {
 
 fn create() -> Result<Ring, Refused> {
     let _keep = sys::KeepErrno::new();
-    let mut flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
+    // COOP_TASKRUN: a completion is finished on the submitting thread when
+    // it next enters the kernel (or sleeps, or at the next tick), not by
+    // interrupting it: an interrupt per completion halves the throughput of
+    // a virtual machine at queue depth 32. TASKRUN_FLAG says when a drainer
+    // should enter to finish its own.
+    let mut flags = IORING_SETUP_CQSIZE
+        | IORING_SETUP_CLAMP
+        | IORING_SETUP_SUBMIT_ALL
+        | IORING_SETUP_COOP_TASKRUN
+        | IORING_SETUP_TASKRUN_FLAG;
     let (fd, p) = loop {
         // SAFETY: io_uring_params is plain data, valid all-zero.
         let mut p: io_uring_params = unsafe { core::mem::zeroed() };
         p.flags = flags;
         p.cq_entries = CQ_ENTRIES;
         let fd = setup_call(SQ_ENTRIES, &mut p);
-        // SUBMIT_ALL is 5.18's: older kernels refuse the flag, not the ring.
+        // SUBMIT_ALL and COOP_TASKRUN are 5.18's and 5.19's: older kernels
+        // refuse the flags, not the ring.
         if fd == -libc::EINVAL && flags & IORING_SETUP_SUBMIT_ALL != 0 {
-            flags &= !IORING_SETUP_SUBMIT_ALL;
+            flags &= !(IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
             continue;
         }
         break (fd, p);
@@ -405,7 +428,8 @@ fn fill(sqe: &mut io_uring_sqe, r: &Req) {
     }
 }
 
-/// Writes a request's SQE (entered by the next [`kick`]).
+/// Writes a request's SQE (entered by the next [`kick`]); `r.needs_drainer`
+/// says whether the completer must see to its completion.
 pub(crate) fn enqueue(req: *mut Req) {
     let Some(st) = state() else { return };
     let Some(ring) = st.ring() else { return };
@@ -419,23 +443,54 @@ pub(crate) fn enqueue(req: *mut Req) {
         });
     }
     st.pending.fetch_add(1, Ordering::AcqRel);
+    if r.needs_drainer {
+        need_more(st);
+    } else {
+        ensure_completer(st);
+    }
     st.sq.with(|sq| fill(next_sqe(&ring, sq), r));
 }
 
-/// After a submission: enters the written SQEs, takes what completed inside
-/// the call, and makes sure the completer runs while anything is in flight.
+/// One more reason for the completer to run: started or woken if need be.
+fn need_more(st: &State) {
+    let prev = st.need.fetch_add(1, Ordering::AcqRel);
+    sync::wake(&st.need, prev);
+    if prev & !sync::WAITERS == 0 {
+        ensure_completer(st);
+    }
+}
+
+/// Starts the completer if it is not running.
+fn ensure_completer(st: &State) {
+    if st.sq.with(|sq| !core::mem::replace(&mut sq.completer, true)) && !threads::spawn(completer) {
+        st.sq.with(|sq| sq.completer = false);
+    }
+}
+
+fn need_less(st: &State) {
+    st.need.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Runs `f` with the completer draining meanwhile (a thread that waits on
+/// an eventfd, or for requests to come back, while it cannot drain itself).
+pub(crate) fn with_drainer<R>(f: impl FnOnce() -> R) -> R {
+    let st = state();
+    if let Some(st) = st {
+        need_more(st);
+    }
+    let r = f();
+    if let Some(st) = st {
+        need_less(st);
+    }
+    r
+}
+
+/// After a submission: enters the written SQEs and takes what completed
+/// inside the call.
 pub(crate) fn kick() {
     let Some(st) = state() else { return };
     let Some(ring) = st.ring() else { return };
-    let start = st.sq.with(|sq| {
-        flush_locked(&ring, sq);
-        let start = !sq.completer && st.pending.load(Ordering::Acquire) > 0;
-        sq.completer |= start;
-        start
-    });
-    if start && !threads::spawn(completer) {
-        st.sq.with(|sq| sq.completer = false);
-    }
+    st.sq.with(|sq| flush_locked(&ring, sq));
     try_drain();
 }
 
@@ -452,12 +507,18 @@ pub(crate) fn nudge() {
 
 /// Takes the token if it is free: Some(whether anything was posted).
 fn try_drain() -> Option<bool> {
+    try_drain_as(false)
+}
+
+/// [`try_drain`]; `lazy`: by the completer's tick, for requests nobody else
+/// took in time.
+fn try_drain_as(lazy: bool) -> Option<bool> {
     let st = state()?;
     let ring = st.ring()?;
     if st.token.fetch_or(HELD, Ordering::Acquire) & HELD != 0 {
         return None;
     }
-    let posted = drain_held(st, &ring);
+    let posted = drain_held(st, &ring, lazy);
     release(st);
     Some(posted)
 }
@@ -469,15 +530,20 @@ fn release(st: &State) {
 
 /// Drains the CQ (the caller holds the token): each CQE becomes its
 /// request's event. True when any event was posted.
-fn drain_held(st: &State, ring: &Ring) -> bool {
+fn drain_held(st: &State, ring: &Ring, lazy: bool) -> bool {
     let head_w = Ring::word(ring.cq_head);
     let mut posted = false;
+    let mut entered = false;
     loop {
         let mut head = head_w.load(Ordering::Relaxed);
         let tail = Ring::word(ring.cq_tail).load(Ordering::Acquire);
         if head == tail {
-            // Completions the CQ had no room for come in on an enter.
-            if Ring::word(ring.sq_flags).load(Ordering::Acquire) & IORING_SQ_CQ_OVERFLOW != 0 {
+            // Completions the CQ had no room for, and completions this thread
+            // has to finish (COOP_TASKRUN), come in on an enter; once per
+            // drain, as the flag may be another thread's.
+            let flags = Ring::word(ring.sq_flags).load(Ordering::Acquire);
+            if !entered && flags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN) != 0 {
+                entered = true;
                 enter(ring.fd, 0, 0, IORING_ENTER_GETEVENTS, ptr::null(), 0);
                 continue;
             }
@@ -492,13 +558,13 @@ fn drain_held(st: &State, ring: &Ring) -> bool {
             head = head.wrapping_add(1);
             // Given back before the event is posted: the slot is copied out.
             head_w.store(head, Ordering::Release);
-            posted |= complete(st, user_data as *mut Req, res);
+            posted |= complete(st, user_data as *mut Req, res, lazy);
         }
     }
 }
 
 /// One CQE's request: posted, or submitted again. True when posted.
-fn complete(st: &State, req: *mut Req, res: i32) -> bool {
+fn complete(st: &State, req: *mut Req, res: i32, lazy: bool) -> bool {
     if req.is_null() {
         return false; // a NOP or a cancellation's own CQE
     }
@@ -534,7 +600,16 @@ fn complete(st: &State, req: *mut Req, res: i32) -> bool {
         resubmit(req);
         return false;
     }
+    if r.needs_drainer {
+        need_less(st);
+    }
     st.pending.fetch_sub(1, Ordering::AcqRel);
+    if lazy {
+        // Left in the CQ a whole tick: its program does not (or no longer)
+        // reap through io_getevents; the completer sees to its next ones.
+        // SAFETY: a record's control block outlives it.
+        unsafe { &*r.ctl }.not_driven();
+    }
     emu::complete(req, res);
     true
 }
@@ -632,7 +707,7 @@ pub(crate) fn hold() -> Option<Hold> {
     if st.token.fetch_or(HELD, Ordering::Acquire) & HELD != 0 {
         return None;
     }
-    drain_held(st, &ring);
+    drain_held(st, &ring, false);
     Some(Hold { st, ring })
 }
 
@@ -681,7 +756,7 @@ impl Hold {
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        drain_held(self.st, &self.ring);
+        drain_held(self.st, &self.ring, false);
         release(self.st);
     }
 }
@@ -691,8 +766,8 @@ pub(crate) fn help() -> bool {
     try_drain().unwrap_or(false)
 }
 
-/// The completer: sleeps in the ring, and drains whenever the token is free,
-/// so completions reach the rings and eventfds with nobody in `io_getevents`.
+/// The completer: while needed, sleeps in the ring and drains whenever the
+/// token is free; unneeded, sleeps on `need`, and leaves after [`IDLE_NS`].
 extern "C" fn completer(_: *mut c_void) -> *mut c_void {
     let Some(st) = state() else {
         return ptr::null_mut();
@@ -710,8 +785,52 @@ extern "C" fn completer(_: *mut c_void) -> *mut c_void {
         min_wait_usec: 0,
         ts: &raw const idle as u64,
     };
+    // The CQ's tail at the previous tick: entries before it that are still
+    // there have waited a whole tick.
+    let mut seen = 0u32;
     loop {
-        let r = enter(
+        let v = st.need.load(Ordering::Acquire);
+        if v & !sync::WAITERS == 0 {
+            if v & sync::WAITERS == 0
+                && st
+                    .need
+                    .compare_exchange(v, v | sync::WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            // Requests in flight that their program reaps: looked at each
+            // tick, in case it stops reaping (or reads the ring instead).
+            let lazy = st.pending.load(Ordering::Acquire) > 0;
+            let timed_out =
+                sys::futex_wait_for(&st.need, v | sync::WAITERS, if lazy { TICK_NS } else { IDLE_NS });
+            if timed_out && lazy {
+                let head = Ring::word(ring.cq_head).load(Ordering::Acquire);
+                if (seen.wrapping_sub(head) as i32) > 0 {
+                    try_drain_as(true);
+                }
+                seen = Ring::word(ring.cq_tail).load(Ordering::Acquire);
+            } else if timed_out {
+                let leave = st.sq.with(|sq| {
+                    let leave = st.need.load(Ordering::Acquire) & !sync::WAITERS == 0
+                        && st.pending.load(Ordering::Acquire) == 0;
+                    sq.completer &= !leave;
+                    leave
+                });
+                if leave {
+                    return ptr::null_mut();
+                }
+            }
+            continue;
+        }
+        // Anything already there first: the kernel wakes a sleeper only for
+        // what completes after it went to sleep.
+        if try_drain().is_none() {
+            // A waiter holds the token and drains: wait until it is done.
+            sync::wait_while(&st.token, |t| t & HELD != 0);
+            continue;
+        }
+        enter(
             ring.fd,
             0,
             1,
@@ -719,20 +838,5 @@ extern "C" fn completer(_: *mut c_void) -> *mut c_void {
             (&raw const arg).cast(),
             size_of::<io_uring_getevents_arg>(),
         );
-        if try_drain().is_none() {
-            // A waiter holds the token and drains: wait until it is done.
-            sync::wait_while(&st.token, |t| t & HELD != 0);
-            continue;
-        }
-        if r == -libc::ETIME {
-            let leave = st.sq.with(|sq| {
-                let leave = st.pending.load(Ordering::Acquire) == 0;
-                sq.completer &= !leave;
-                leave
-            });
-            if leave {
-                return ptr::null_mut();
-            }
-        }
     }
 }
