@@ -771,7 +771,7 @@ fn prepare(
             if !matches!(ftype, libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK) {
                 return Err(libc::EINVAL); // no fsync for pipes, sockets, devices, eventfds
             }
-            return handoff(ctl, slot, cb, user_iocb, resfd, None, -1, &st).map(Some);
+            return handoff(ctl, slot, cb, user_iocb, resfd, &st).map(Some);
         }
         CMD_POLL => {
             if u64::from(cb.buf as u16) != cb.buf {
@@ -790,7 +790,7 @@ fn prepare(
                 // No poll method: never becomes ready for what it is not now.
                 return Err(libc::EINVAL);
             }
-            let req = handoff(ctl, slot, cb, user_iocb, resfd, None, -1, &st)?;
+            let req = handoff(ctl, slot, cb, user_iocb, resfd, &st)?;
             // SAFETY: our record, not yet handed to anyone.
             let r = unsafe { &mut *req };
             r.events = events;
@@ -916,16 +916,7 @@ fn prepare(
         ctl.post(user_iocb as u64, cb.data, res, resfd);
         return Ok(None);
     }
-    let req = match handoff(
-        ctl,
-        slot,
-        cb,
-        user_iocb,
-        resfd,
-        if vectored { Some(iovs) } else { None },
-        offset,
-        &st,
-    ) {
+    let req = match handoff(ctl, slot, cb, user_iocb, resfd, &st) {
         Ok(r) => r,
         Err(e) => {
             if !iovs.is_null() {
@@ -937,6 +928,8 @@ fn prepare(
     };
     // SAFETY: our record, not yet handed to anyone.
     let r = unsafe { &mut *req };
+    r.offset = offset;
+    r.iov = iovs; // our copy (vectored), else set just below
     r.iovcnt = iovcnt as i32;
     r.rw_flags = cb.rw_flags as i32;
     if cb.flags & IOCB_FLAG_IOPRIO != 0 {
@@ -950,16 +943,15 @@ fn prepare(
     Ok(Some(req))
 }
 
-/// Fills the request record for the executor, with duplicates of the
-/// descriptors (the kernel holds references to the files).
+/// Fills the request record for the executor (its buffers and offset are
+/// the caller's to set), with a duplicate of the eventfd, and of the
+/// descriptor for the thread engine (the kernel holds references to both).
 fn handoff(
     ctl: &Control,
     slot: u32,
     cb: &Iocb,
     user_iocb: usize,
     resfd: i32,
-    iovs: Option<*mut libc::iovec>,
-    offset: i64,
     st: &Stat,
 ) -> Result<*mut Req, i32> {
     if slot == NONE {
@@ -995,9 +987,9 @@ fn handoff(
     r.owned = owned;
     (r.dev, r.ino) = (st.dev, st.ino);
     r.resfd = resfd;
-    r.iov = iovs.unwrap_or(ptr::null_mut());
+    r.iov = ptr::null_mut();
     r.iovcnt = 0;
-    r.offset = offset;
+    r.offset = -1;
     r.rw_flags = 0;
     r.events = 0;
     r.prio = 0;
