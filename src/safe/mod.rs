@@ -36,7 +36,7 @@
 //! nothing from the ring is used as a pointer.
 //!
 //! The borrow checker refuses a buffer used after it was handed over:
-//! ```compile_fail
+//! ```compile_fail,E0382
 //! use libaio::{AlignedBuf, Context, Request};
 //! use std::sync::Arc;
 //! fn use_after_submit(ctx: &Context, file: &Arc<std::fs::File>) {
@@ -46,7 +46,7 @@
 //! }
 //! ```
 //! and one buffer given to two requests in flight:
-//! ```compile_fail
+//! ```compile_fail,E0382
 //! use libaio::{AlignedBuf, Context, Request};
 //! use std::sync::Arc;
 //! fn shared(ctx: &Context, file: &Arc<std::fs::File>) {
@@ -56,7 +56,7 @@
 //! }
 //! ```
 //! Nor can a borrowed buffer, whose owner could free it, be given:
-//! ```compile_fail
+//! ```compile_fail,E0308
 //! use libaio::{Context, Request};
 //! use std::sync::Arc;
 //! fn borrowed(ctx: &Context<Vec<u8>>, file: &Arc<std::fs::File>) {
@@ -65,7 +65,7 @@
 //! }
 //! ```
 //! Nor a file the request does not keep open:
-//! ```compile_fail
+//! ```compile_fail,E0308
 //! use libaio::{AlignedBuf, Context, Request};
 //! fn file_not_kept(ctx: &Context, file: &std::fs::File) {
 //!     ctx.submit(Request::read(file, AlignedBuf::new(512).unwrap(), 0)).unwrap(); // error[E0308]
