@@ -7,6 +7,7 @@ use libaio::{AlignedBuf, Completion, Context, Engine, Request, RwFlags};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -99,9 +100,9 @@ fn filled(len: usize, seed: u8) -> AlignedBuf {
     b
 }
 
-/// A pipe whose read end is always readable (a byte is never taken out).
-fn ready_pipe() -> (Arc<io::PipeReader>, Arc<io::PipeWriter>) {
-    let (r, mut w) = io::pipe().unwrap();
+/// A socket pair whose first end is always readable (a byte is never taken out).
+fn ready_pipe() -> (Arc<UnixStream>, Arc<UnixStream>) {
+    let (r, mut w) = UnixStream::pair().unwrap();
     w.write_all(b"x").unwrap();
     (Arc::new(r), Arc::new(w))
 }
@@ -146,7 +147,7 @@ fn every_operation_on_every_engine() {
         let (rd, _w) = ready_pipe();
         let (r, _) = run(&ctx, Request::poll(&rd, libc::POLLIN));
         assert_eq!(r.unwrap(), libc::POLLIN as usize, "{engine:?} poll");
-        let (rd, wr) = io::pipe().unwrap();
+        let (rd, wr) = UnixStream::pair().unwrap();
         ctx.submit(Request::poll(&Arc::new(rd), libc::POLLIN).with_user_data(77))
             .unwrap();
         assert!(ctx
@@ -185,7 +186,7 @@ fn every_operation_on_every_engine() {
         assert_eq!(ctx.in_flight(), 0);
 
         // cancel a poll that would never complete
-        let (rd, _wr) = io::pipe().unwrap();
+        let (rd, _wr) = UnixStream::pair().unwrap();
         ctx.submit(Request::poll(&Arc::new(rd), libc::POLLIN).with_user_data(5))
             .unwrap();
         assert_eq!(ctx.cancel(5).unwrap(), 1, "{engine:?} cancel");
@@ -199,7 +200,7 @@ fn every_operation_on_every_engine() {
 fn plain_vec_buffers_on_every_engine() {
     for engine in engines() {
         let ctx: Context<Vec<u8>> = Context::with_engine(4, engine).unwrap();
-        let (rd, wr) = io::pipe().unwrap();
+        let (rd, wr) = UnixStream::pair().unwrap();
         let (rd, wr) = (Arc::new(rd), Arc::new(wr));
         let (r, _) = run(&ctx, Request::write(&wr, b"hello".to_vec(), 0));
         assert_eq!(r.unwrap(), 5, "{engine:?}");
@@ -252,7 +253,7 @@ fn errors_are_typed() {
         }
 
         // A full queue: EAGAIN, for one request and for a batch.
-        let (rd, _wr) = io::pipe().unwrap();
+        let (rd, _wr) = UnixStream::pair().unwrap();
         let rd = Arc::new(rd);
         let mut two = vec![
             Request::poll(&rd, libc::POLLIN).with_user_data(1),
@@ -373,7 +374,7 @@ fn exactly_once_among_threads() {
 fn teardown_with_requests_in_flight() {
     for engine in engines() {
         let s = scratch("drop");
-        let (rd, _wr) = io::pipe().unwrap();
+        let (rd, _wr) = UnixStream::pair().unwrap();
         let rd = Arc::new(rd);
         for how in 0..3 {
             let body = || {

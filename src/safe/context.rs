@@ -89,7 +89,7 @@ impl<B> fmt::Debug for Completion<B> {
 /// use libaio::{Context, Request};
 /// use std::sync::Arc;
 /// let ctx: Context<Vec<u8>> = Context::new(1)?;
-/// let (r, w) = std::io::pipe()?;
+/// let (r, w) = std::os::unix::net::UnixStream::pair()?;
 /// let (r, w) = (Arc::new(r), Arc::new(w));
 /// ctx.submit(Request::poll(&r, libc::POLLIN))?; // never ready: stays in flight
 /// let e = ctx.submit(Request::write(&w, vec![1], 0)).unwrap_err();
@@ -476,7 +476,7 @@ impl<B: IoBuf> Context<B> {
     /// use libaio::{Context, Request};
     /// use std::{sync::Arc, time::Duration};
     /// let ctx: Context<Vec<u8>> = Context::new(4)?;
-    /// let (r, _w) = std::io::pipe()?;
+    /// let (r, _w) = std::os::unix::net::UnixStream::pair()?;
     /// ctx.submit(Request::poll(&Arc::new(r), libc::POLLIN).with_user_data(9))?;
     /// assert_eq!(ctx.cancel(9)?, 1);
     /// let c = ctx.wait(1, 1, Some(Duration::from_secs(5)))?.pop().unwrap();
