@@ -115,7 +115,7 @@ impl CSide {
         while done < n {
             // SAFETY: the iocbs, their buffers and the pointer array live in
             // `self` until the requests are reaped (every slice drains).
-            let r = unsafe { io_submit(self.ctx, (n - done) as i64, self.cbp.as_mut_ptr().add(done)) };
+            let r = unsafe { io_submit(self.ctx, (n - done) as i64, self.cbp[done..].as_mut_ptr()) };
             if r == -libc::EAGAIN {
                 continue;
             }
@@ -134,7 +134,7 @@ impl CSide {
                 self.ctx,
                 min as i64,
                 nr as i64,
-                self.evs.as_mut_ptr().add(at),
+                self.evs[at..].as_mut_ptr(),
                 std::ptr::null_mut(),
             )
         };
