@@ -6,13 +6,16 @@
 //! and out). They take turns in slices of 50 ms, each on its own context, so
 //! both meet the same machine at the same moments.
 //!
-//!     safe_bench poll BATCH        [-t SECONDS] [-f safe|c]
-//!     safe_bench read QD FILE      [-t SECONDS] [-f safe|c]
+//!     safe_bench poll BATCH        [-t SECONDS] [-f safe|c] [-e 1]
+//!     safe_bench read QD FILE      [-t SECONDS] [-f safe|c] [-e 1]
 //!
 //! poll: IO_CMD_POLL on an always-readable descriptor (completes inside
 //! io_submit), a batch submitted then reaped; read: random 4 KiB O_DIRECT
 //! reads of FILE with QD in flight, reaping at least one and resubmitting as
-//! many. -f: which side runs first. Prints
+//! many. -f: which side runs first. -e 1: the C side's requests signal an
+//! eventfd too (IOCB_FLAG_RESFD), as the safe API's always do, so that both
+//! sides ask the same of the kernel and the difference is the safe layer's
+//! own. Prints
 //! "c_ns_per_op=X safe_ns_per_op=Y c_ops=N safe_ops=M".
 
 use libaio::abi::{io_context_t, io_event, iocb};
@@ -20,7 +23,7 @@ use libaio::capi::io::{io_destroy, io_getevents, io_setup, io_submit};
 use libaio::{AlignedBuf, Completion, Context, IoBuf, Request};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -67,10 +70,13 @@ struct CSide {
     evs: Vec<io_event>,
     bufs: Vec<AlignedBuf>,
     inflight: usize,
+    /// The eventfd every request signals (-e 1), or -1.
+    efd: i32,
+    _efd: Option<OwnedFd>,
 }
 
 impl CSide {
-    fn new(work: Work, n: usize, fd: i32, blocks: u64) -> Self {
+    fn new(work: Work, n: usize, fd: i32, blocks: u64, efd: Option<OwnedFd>) -> Self {
         let mut ctx: io_context_t = std::ptr::null_mut();
         // SAFETY: a fresh, zeroed handle of our own.
         let r = unsafe { io_setup(n as i32, &mut ctx) };
@@ -89,10 +95,15 @@ impl CSide {
             evs: vec![io_event::zeroed(); n],
             bufs: Vec::new(),
             inflight: 0,
+            efd: efd.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            _efd: efd,
         };
         if work == Work::Poll {
             for i in 0..n {
                 s.cbs[i].prep_poll(fd, libc::POLLIN.into());
+                if s.efd >= 0 {
+                    s.cbs[i].set_eventfd(s.efd);
+                }
             }
         } else {
             s.bufs = (0..n).map(|_| AlignedBuf::new(BS).unwrap()).collect();
@@ -108,6 +119,9 @@ impl CSide {
         let p = self.bufs[i].io_ptr().cast();
         self.cbs[i].prep_pread(self.fd, p, BS, off);
         self.cbs[i].data = i as *mut libc::c_void;
+        if self.efd >= 0 {
+            self.cbs[i].set_eventfd(self.efd);
+        }
     }
 
     fn submit_all(&mut self, n: usize) {
@@ -365,16 +379,28 @@ fn main() {
     } else {
         None
     };
-    let (mut secs, mut safe_first) = (1.0f64, true);
+    let (mut secs, mut safe_first, mut efd) = (1.0f64, true, false);
     while i + 1 < args.len() {
         match args[i].as_str() {
             "-t" => secs = args[i + 1].parse().unwrap_or_else(|_| usage()),
             "-f" => safe_first = args[i + 1] == "safe",
+            "-e" => efd = args[i + 1] == "1",
             _ => usage(),
         }
         i += 2;
     }
 
+    // An eventfd for the C side's requests (-e 1); never read, as the safe
+    // side's is not read either in this loop.
+    let efd = efd.then(|| {
+        // SAFETY: eventfd takes two integers and returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            fail("eventfd", fd.into());
+        }
+        // SAFETY: `fd` was just opened and is owned by nobody else.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    });
     let (mut c, mut s): (Box<dyn Side>, Box<dyn Side>) = match &file {
         None => {
             // Always readable: a byte is written and never read.
@@ -383,7 +409,7 @@ fn main() {
             std::mem::forget(w);
             let r = Arc::new(r);
             (
-                Box::new(CSide::new(work, n, r.as_raw_fd(), 0)),
+                Box::new(CSide::new(work, n, r.as_raw_fd(), 0, efd)),
                 Box::new(SafeSide::new(work, n, r, 0)),
             )
         }
@@ -399,7 +425,7 @@ fn main() {
             }
             let f = Arc::new(f);
             (
-                Box::new(CSide::new(work, n, f.as_raw_fd(), blocks)),
+                Box::new(CSide::new(work, n, f.as_raw_fd(), blocks, efd)),
                 Box::new(SafeSide::new(work, n, f, blocks)),
             )
         }

@@ -313,30 +313,40 @@ impl<B: IoBuf> Context<B> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn submit_batch(&self, reqs: &mut Vec<Request<B>>) -> io::Result<usize> {
-        let mut t = self.lock();
         let mut total = 0;
         while !reqs.is_empty() {
-            let room = reqs.len().min(CHUNK).min(t.available());
-            let n = reqs.iter().take(room).take_while(|r| Table::valid(r)).count();
-            if n == 0 {
-                let e = if room == 0 { libc::EAGAIN } else { libc::EINVAL };
-                return if total == 0 { Err(errno(e)) } else { Ok(total) };
-            }
             let mut idxs = [0u32; CHUNK];
             let mut ptrs = [core::ptr::null_mut::<iocb>(); CHUNK];
-            for (k, req) in reqs.drain(..n).enumerate() {
-                // Cannot fail: `room` slots are free and the request is valid.
-                if let Ok(idx) = t.insert(req) {
-                    idxs[k] = idx;
-                    ptrs[k] = t.iocb_ptr(idx);
+            let n = {
+                let mut t = self.lock();
+                let room = reqs.len().min(CHUNK).min(t.available());
+                let n = reqs.iter().take(room).take_while(|r| Table::valid(r)).count();
+                if n == 0 {
+                    let e = if room == 0 { libc::EAGAIN } else { libc::EINVAL };
+                    return if total == 0 { Err(errno(e)) } else { Ok(total) };
                 }
-            }
-            // SAFETY: as in `submit`: each pointer is the iocb of a slot
-            // that holds its request until reaped, unchanged under the lock.
+                for (k, req) in reqs.drain(..n).enumerate() {
+                    // Cannot fail: `room` slots are free and the request is valid.
+                    if let Ok(idx) = t.insert(req) {
+                        idxs[k] = idx;
+                        ptrs[k] = t.iocb_ptr(idx);
+                    }
+                }
+                n
+            };
+            // Without the lock, so that reapers need not wait for the
+            // system call: a slot filled above is in flight, so no other
+            // thread changes or frees it until its completion is reaped,
+            // which needs the engine to have read its iocb first.
+            // SAFETY: each pointer is the iocb of a slot that holds its
+            // request (buffers, iovecs, file) until that completion is
+            // reaped or the context destroyed.
             let ret = unsafe { c::io_submit(self.raw(), n as i64, ptrs.as_mut_ptr()) };
             let taken = usize::try_from(ret).unwrap_or(0).min(n);
             if taken < n {
-                // Back to the front of `reqs`, in their order.
+                // Never submitted, so never reaped: still ours to take back,
+                // to the front of `reqs`, in their order.
+                let mut t = self.lock();
                 let back: Vec<_> = idxs[taken..n].iter().filter_map(|&i| t.remove(i)).collect();
                 reqs.splice(0..0, back);
                 total += taken;
