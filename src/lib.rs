@@ -51,6 +51,9 @@ pub(crate) mod sync;
 pub(crate) mod sys;
 pub(crate) mod uaccess;
 
+/// The safe Rust API; nothing of it belongs in libaio.h.
+///
+/// cbindgen:ignore
 #[cfg(feature = "std")]
 pub mod safe;
 #[cfg(feature = "std")]
