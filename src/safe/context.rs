@@ -315,49 +315,69 @@ impl<B: IoBuf> Context<B> {
     pub fn submit_batch(&self, reqs: &mut Vec<Request<B>>) -> io::Result<usize> {
         let mut total = 0;
         while !reqs.is_empty() {
-            let mut idxs = [0u32; CHUNK];
-            let mut ptrs = [core::ptr::null_mut::<iocb>(); CHUNK];
-            let n = {
-                let mut t = self.lock();
-                let room = reqs.len().min(CHUNK).min(t.available());
-                let n = reqs.iter().take(room).take_while(|r| Table::valid(r)).count();
-                if n == 0 {
-                    let e = if room == 0 { libc::EAGAIN } else { libc::EINVAL };
-                    return if total == 0 { Err(errno(e)) } else { Ok(total) };
-                }
-                for (k, req) in reqs.drain(..n).enumerate() {
-                    // Cannot fail: `room` slots are free and the request is valid.
-                    if let Ok(idx) = t.insert(req) {
-                        idxs[k] = idx;
-                        ptrs[k] = t.iocb_ptr(idx);
+            // Arrays on the stack sized to the batch: small batches do not
+            // pay for clearing room for 64.
+            let step = match reqs.len() {
+                0..=4 => self.submit_chunk::<4>(reqs),
+                5..=16 => self.submit_chunk::<16>(reqs),
+                _ => self.submit_chunk::<CHUNK>(reqs),
+            };
+            match step {
+                Ok((taken, whole)) => {
+                    total += taken;
+                    if !whole {
+                        return Ok(total);
                     }
                 }
-                n
-            };
-            // Without the lock, so that reapers need not wait for the
-            // system call: a slot filled above is in flight, so no other
-            // thread changes or frees it until its completion is reaped,
-            // which needs the engine to have read its iocb first.
-            // SAFETY: each pointer is the iocb of a slot that holds its
-            // request (buffers, iovecs, file) until that completion is
-            // reaped or the context destroyed.
-            let ret = unsafe { c::io_submit(self.raw(), n as i64, ptrs.as_mut_ptr()) };
-            let taken = usize::try_from(ret).unwrap_or(0).min(n);
-            if taken < n {
-                // Never submitted, so never reaped: still ours to take back,
-                // to the front of `reqs`, in their order.
-                let mut t = self.lock();
-                let back: Vec<_> = idxs[taken..n].iter().filter_map(|&i| t.remove(i)).collect();
-                reqs.splice(0..0, back);
-                total += taken;
-                if total == 0 {
-                    return Err(errno(if ret < 0 { -ret } else { libc::EAGAIN }));
-                }
-                return Ok(total);
+                Err(e) if total == 0 => return Err(e),
+                Err(_) => return Ok(total),
             }
-            total += n;
         }
         Ok(total)
+    }
+
+    /// One `io_submit` of up to `N` requests from the front of `reqs`:
+    /// how many were taken, and whether all that were tried.
+    fn submit_chunk<const N: usize>(&self, reqs: &mut Vec<Request<B>>) -> io::Result<(usize, bool)> {
+        let mut idxs = [0u32; N];
+        let mut ptrs = [core::ptr::null_mut::<iocb>(); N];
+        let n = {
+            let mut t = self.lock();
+            let room = reqs.len().min(N).min(t.available());
+            let n = reqs.iter().take(room).take_while(|r| Table::valid(r)).count();
+            if n == 0 {
+                return Err(errno(if room == 0 { libc::EAGAIN } else { libc::EINVAL }));
+            }
+            for (k, req) in reqs.drain(..n).enumerate() {
+                // Cannot fail: `room` slots are free and the request is valid.
+                if let Ok(idx) = t.insert(req) {
+                    idxs[k] = idx;
+                    ptrs[k] = t.iocb_ptr(idx);
+                }
+            }
+            n
+        };
+        // Without the lock, so that reapers need not wait for the system
+        // call: a slot filled above is in flight, so no other thread changes
+        // or frees it until its completion is reaped, which needs the engine
+        // to have read its iocb first.
+        // SAFETY: each pointer is the iocb of a slot that holds its request
+        // (buffers, iovecs, file) until that completion is reaped or the
+        // context destroyed.
+        let ret = unsafe { c::io_submit(self.raw(), n as i64, ptrs.as_mut_ptr()) };
+        let taken = usize::try_from(ret).unwrap_or(0).min(n);
+        if taken < n {
+            // Never submitted, so never reaped: still ours to take back, to
+            // the front of `reqs`, in their order.
+            let mut t = self.lock();
+            let back: Vec<_> = idxs[taken..n].iter().filter_map(|&i| t.remove(i)).collect();
+            reqs.splice(0..0, back);
+            if taken == 0 {
+                return Err(errno(if ret < 0 { -ret } else { libc::EAGAIN }));
+            }
+            return Ok((taken, false));
+        }
+        Ok((n, true))
     }
 
     /// Waits for at least `min` and takes at most `max` completions, waiting
