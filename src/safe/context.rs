@@ -392,6 +392,8 @@ impl<B: IoBuf> Context<B> {
     /// [`wait`](Self::wait) appending to `out`, which can be kept from call
     /// to call (no allocation once it has room); returns how many were added.
     /// `EINVAL` when `min > max`; `EINTR` when a signal handler ran first.
+    /// As with `io_getevents`, a `min` above the requests in flight waits
+    /// for the whole timeout (for ever with `None`).
     pub fn wait_into(
         &self,
         min: usize,
