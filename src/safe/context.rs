@@ -339,7 +339,6 @@ impl<B: IoBuf> Context<B> {
     /// One `io_submit` of up to `N` requests from the front of `reqs`:
     /// how many were taken, and whether all that were tried.
     fn submit_chunk<const N: usize>(&self, reqs: &mut Vec<Request<B>>) -> io::Result<(usize, bool)> {
-        let mut idxs = [0u32; N];
         let mut ptrs = [core::ptr::null_mut::<iocb>(); N];
         let n = {
             let mut t = self.lock();
@@ -351,7 +350,6 @@ impl<B: IoBuf> Context<B> {
             for (k, req) in reqs.drain(..n).enumerate() {
                 // Cannot fail: `room` slots are free and the request is valid.
                 if let Ok(idx) = t.insert(req) {
-                    idxs[k] = idx;
                     ptrs[k] = t.iocb_ptr(idx);
                 }
             }
@@ -370,7 +368,13 @@ impl<B: IoBuf> Context<B> {
             // Never submitted, so never reaped: still ours to take back, to
             // the front of `reqs`, in their order.
             let mut t = self.lock();
-            let back: Vec<_> = idxs[taken..n].iter().filter_map(|&i| t.remove(i)).collect();
+            let back: Vec<_> = ptrs[taken..n]
+                .iter()
+                .filter_map(|&p| {
+                    let i = t.index_of(p)?;
+                    t.remove(i)
+                })
+                .collect();
             reqs.splice(0..0, back);
             if taken == 0 {
                 return Err(errno(if ret < 0 { -ret } else { libc::EAGAIN }));

@@ -61,6 +61,7 @@ pub(crate) struct Table<B> {
 unsafe impl<B: Send> Send for Table<B> {}
 
 /// What the engine is told about one request.
+#[inline(always)]
 fn fill<B: IoBuf>(
     cb: &mut iocb,
     iov: &mut Vec<libc::iovec>,
@@ -131,6 +132,7 @@ impl<B: IoBuf> Table<B> {
     }
 
     /// Free slots.
+    #[inline(always)]
     pub(crate) fn available(&self) -> usize {
         self.free.len()
     }
@@ -152,7 +154,8 @@ impl<B: IoBuf> Table<B> {
 
     /// Moves `req` into a free slot and fills that slot's iocb; returns the
     /// slot, or gives `req` back when none is free or it is not [`valid`](Self::valid).
-    pub(crate) fn insert(&mut self, mut req: Request<B>) -> Result<u32, Request<B>> {
+    #[inline(always)]
+    pub(crate) fn insert(&mut self, req: Request<B>) -> Result<u32, Request<B>> {
         if !Self::valid(&req) {
             return Err(req);
         }
@@ -160,16 +163,22 @@ impl<B: IoBuf> Table<B> {
             return Err(req);
         };
         let i = idx as usize;
-        let slot = &mut self.slots[i];
+        let Some(slot) = self.slots.get_mut(i) else {
+            return Err(req); // unreachable: free indices are in range
+        };
         // Wraps within the bits a token has for it.
         slot.generation = untoken(token(0, slot.generation.wrapping_add(1))).1;
         let data = token(idx, slot.generation);
-        fill(self.iocbs[i].get_mut(), &mut slot.iov, &mut req, data, self.resfd);
-        slot.req = Some(req);
+        // Moved in first and filled in place: one copy of the request.
+        let req = slot.req.insert(req);
+        if let Some(cb) = self.iocbs.get_mut(i) {
+            fill(cb.get_mut(), &mut slot.iov, req, data, self.resfd);
+        }
         Ok(idx)
     }
 
     /// The iocb of slot `idx`, for `io_submit` and `io_cancel`.
+    #[inline(always)]
     pub(crate) fn iocb_ptr(&self, idx: u32) -> *mut iocb {
         self.iocbs
             .get(idx as usize)
@@ -177,6 +186,7 @@ impl<B: IoBuf> Table<B> {
     }
 
     /// Takes back the request of slot `idx`, which the engine did not accept.
+    #[inline(always)]
     pub(crate) fn remove(&mut self, idx: u32) -> Option<Request<B>> {
         let req = self.slots.get_mut(idx as usize)?.req.take()?;
         self.free.push(idx);
@@ -185,14 +195,25 @@ impl<B: IoBuf> Table<B> {
 
     /// The request a completion names (its `data` and `obj`), taken out of
     /// the table; None for an event that names no request in flight.
+    #[inline(always)]
     pub(crate) fn complete(&mut self, data: usize, obj: usize) -> Option<Request<B>> {
         let (idx, generation) = untoken(data);
         let i = idx as usize;
-        let slot = self.slots.get(i)?;
-        if slot.req.is_none() || slot.generation != generation || self.iocbs[i].get() as usize != obj {
+        let slot = self.slots.get_mut(i)?;
+        if slot.generation != generation || self.iocbs.get(i)?.get() as usize != obj {
             return None;
         }
-        self.remove(idx)
+        let req = slot.req.take()?;
+        self.free.push(idx);
+        Some(req)
+    }
+
+    /// The slot whose iocb is at `p`, if any.
+    pub(crate) fn index_of(&self, p: *mut iocb) -> Option<u32> {
+        let base = self.iocbs.as_ptr() as usize;
+        let off = (p as usize).checked_sub(base)?;
+        let i = off / core::mem::size_of::<iocb>();
+        (off % core::mem::size_of::<iocb>() == 0 && i < self.iocbs.len()).then_some(i as u32)
     }
 
     /// The slots in flight whose request carries `user_data`.
@@ -298,6 +319,9 @@ mod tests {
         assert_ne!(d1, d2);
         assert!(t.complete(d1, o1).is_none(), "the old request's event is refused");
         assert_eq!(t.find(0).count(), 1);
+        assert_eq!(t.index_of(t.iocb_ptr(b)), Some(b));
+        assert_eq!(t.index_of((o2 + 8) as *mut iocb), None, "not an iocb's start");
+        assert_eq!(t.index_of((o2 + 64) as *mut iocb), None, "past the table");
         assert!(t.complete(d2, o2).is_some());
         assert_eq!(t.find(0).count(), 0);
     }
