@@ -8,7 +8,8 @@
 //!   `libaio.map`, so the same binaries run on Debian's libaio and on ours
 //!   (`tests/ctests.rs` runs them), and the documented differences
 //!   (`ctests/differ/*.c`, run by `tests/differences.rs`).
-//!   `LIBAIO_RS_NO_CTESTS=1` skips this (the Makefile's library build sets it).
+//!   `LIBAIO_RS_NO_CTESTS=1` skips this (the Makefile's library build sets it),
+//!   and so does a tree without `ctests/` (the published crate).
 
 use std::env;
 use std::fs;
@@ -43,7 +44,7 @@ fn main() {
     println!("cargo:rerun-if-changed=ctests");
     println!("cargo:rerun-if-changed=libaio.map");
     println!("cargo:rerun-if-env-changed=LIBAIO_RS_NO_CTESTS");
-    if env::var_os("LIBAIO_RS_NO_CTESTS").is_none() {
+    if env::var_os("LIBAIO_RS_NO_CTESTS").is_none() && root.join("ctests").is_dir() {
         build_ctests(&root, &out);
     }
 }

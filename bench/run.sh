@@ -36,6 +36,14 @@
 #      LIBAIO_RS_ENGINE=io_uring (LD_PRELOAD), and fio's own io_uring engine;
 #      BENCH_COLD_RUNS (3) runs of each, in turns (targets: 4x libaio, 0.8x
 #      fio's io_uring).
+#   7. (safe) the safe Rust API (feature std) against the C entry points of the
+#      same crate, in one process (bench/safe_bench.rs, built with cargo): the
+#      poll workload (batch 1 and 32) and the /dev/shm O_DIRECT reads (QD 1 and
+#      32) of rows 1 and 2, in alternating 50 ms slices, BENCH_SAFE_RUNS (5)
+#      runs alternating which goes first, medians. Twice: against the C calls
+#      as aiobench makes them, and against the same C calls with every request
+#      signalling an eventfd (IOCB_FLAG_RESFD), as the safe API's requests
+#      always do; the second ratio is the safe layer's own cost (target 1.05).
 # Then user-space instructions per call (valgrind --tool=callgrind) and a soak:
 # BENCH_SOAK_SECONDS of QD 32 reads on ours (taking turns with libaio in 1 s
 # slices, so that the machine's own ups and downs show in both columns), with
@@ -73,7 +81,7 @@ elif [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
 	sed -n '2,/^set -u/p' "$0" | sed 's/^# \{0,1\}//; /^set -u/d'
 	exit 0
 elif [ $# -gt 0 ]; then
-	echo "usage: bench/run.sh [--only GROUP...]  (groups: poll shm loop arrays64 fio calls soak threads uring)" >&2
+	echo "usage: bench/run.sh [--only GROUP...]  (groups: poll shm loop arrays64 fio calls soak threads uring safe)" >&2
 	exit 2
 fi
 cd "$(dirname "$0")/.."
@@ -85,7 +93,7 @@ RUNS=${BENCH_RUNS:-9}
 SECS=${BENCH_SECONDS:-1}
 SOAK=${BENCH_SOAK_SECONDS:-60}
 FIO_SECS=${BENCH_FIO_SECONDS:-3}
-ONLY=${BENCH_ONLY:-poll shm loop arrays64 fio calls soak threads uring}
+ONLY=${BENCH_ONLY:-poll shm loop arrays64 fio calls soak threads uring safe}
 COUNT_RUNS=${BENCH_COUNT_RUNS:-$RUNS}
 THREADS_RUNS=${BENCH_THREADS_RUNS:-5}
 COLD_GIB=${BENCH_COLD_GIB:-4}
@@ -93,8 +101,8 @@ COLD_RUNS=${BENCH_COLD_RUNS:-3}
 COLD_DIR=${BENCH_COLD_DIR:-/var/tmp}
 for g in $ONLY; do
 	case $g in
-	poll | shm | loop | arrays64 | fio | calls | soak | threads | uring) ;;
-	*) echo "bench: unknown row group '$g' (poll shm loop arrays64 fio calls soak threads uring)" >&2; exit 2 ;;
+	poll | shm | loop | arrays64 | fio | calls | soak | threads | uring | safe) ;;
+	*) echo "bench: unknown row group '$g' (poll shm loop arrays64 fio calls soak threads uring safe)" >&2; exit 2 ;;
 	esac
 done
 ours=$(realpath "${LIBAIO_RS_BUILD_DIR:-build}/libaio.so.1")
@@ -343,7 +351,7 @@ fi
 
 # ---- 2. /dev/shm file ----
 shmfile=$work/data
-if want shm || want fio || want loop || want soak || want arrays64 || want threads || want uring; then
+if want shm || want fio || want loop || want soak || want arrays64 || want threads || want uring || want safe; then
 	# 256 MiB of non-zero data.
 	head -c $((256 << 20)) /dev/urandom >"$shmfile" 2>/dev/null || truncate -s 256M "$shmfile"
 fi
@@ -509,6 +517,59 @@ if want uring; then
 	fi
 fi
 
+# ---- 7. the safe Rust API against the C entry points ----
+srows=()
+SAFE_RUNS=${BENCH_SAFE_RUNS:-5}
+if want safe; then
+	sbin=${CARGO_TARGET_DIR:-$root/target}/release/examples/safe_bench
+	if ! cargo build -q --release --features std --example safe_bench 2>"$work/err"; then
+		note "bench: cargo build of bench/safe_bench.rs failed: $(tail -3 "$work/err" | tr '\n' ' ')"
+		srows+=("| all | skipped: safe_bench did not build | | | | | |")
+	else
+		# safe_interleave WORKLOAD...: SAFE_RUNS runs of each variant (plain C,
+		# C with an eventfd) in turn, the side that goes first alternating;
+		# prints the medians "c safe c_efd safe_efd" (ns/op).
+		safe_interleave() {
+			local c=() s=() ce=() se=() i r first
+			for ((i = 0; i < SAFE_RUNS; i++)); do
+				first=safe
+				((i % 2)) && first=c
+				r=$("$sbin" "$@" -t "$SECS" -f $first 2>"$work/err")
+				c+=("$(field c_ns_per_op <<<"$r")") s+=("$(field safe_ns_per_op <<<"$r")")
+				r=$("$sbin" "$@" -t "$SECS" -f $first -e 1 2>"$work/err")
+				ce+=("$(field c_ns_per_op <<<"$r")") se+=("$(field safe_ns_per_op <<<"$r")")
+			done
+			if [[ " ${c[*]} ${s[*]} ${ce[*]} ${se[*]} " == *"  "* ]]; then
+				note "bench: safe_bench $* failed: $(why)"
+				echo "0 0 0 0"
+				return
+			fi
+			echo "$(printf '%s\n' "${c[@]}" | median) $(printf '%s\n' "${s[@]}" | median)" \
+				"$(printf '%s\n' "${ce[@]}" | median) $(printf '%s\n' "${se[@]}" | median)"
+		}
+		srow() { # NAME WORKLOAD...
+			local name=$1 x r1 r2
+			shift
+			read -r -a x <<<"$(safe_interleave "$@")"
+			r1=$(awk -v a="${x[0]}" -v b="${x[1]}" 'BEGIN {if (a > 0) printf "%.3f", b / a; else print "n/a"}')
+			r2=$(awk -v a="${x[2]}" -v b="${x[3]}" 'BEGIN {if (a > 0) printf "%.3f", b / a; else print "n/a"}')
+			srows+=("| $name | ${x[0]} | ${x[1]} | $r1 | ${x[2]} | ${x[3]} | **$r2** |")
+			printf '%-28s C %8s  safe %8s ns/op  ratio %s;  C+eventfd %8s  safe %8s  ratio %s\n' \
+				"$name" "${x[0]}" "${x[1]}" "$r1" "${x[2]}" "${x[3]}" "$r2" >&2
+		}
+		for b in 1 32; do
+			srow "poll, batch $b" poll "$b"
+		done
+		if [ "$direct" = 1 ]; then
+			for qd in 1 32; do
+				srow "/dev/shm O_DIRECT read, QD $qd" read "$qd" "$shmfile"
+			done
+		else
+			srows+=("| /dev/shm O_DIRECT read | skipped: tmpfs refuses O_DIRECT here (Linux < 6.6) | | | | | |")
+		fi
+	fi
+fi
+
 # ---- 4. fio ----
 fio_iops() { # LIB_PRELOAD QD SECONDS: IOPS (three tries: fio now and then prints nothing)
 	local pre=() try iops
@@ -623,6 +684,17 @@ report=$out/bench-$(date -u +%Y%m%d-%H%M%S).md
 		echo "| workload | libaio ns/op | ours ns/op | ours/libaio | libaio ops/s | ours ops/s | libaio syscalls/op | ours syscalls/op | libaio syscalls/reap | ours syscalls/reap |"
 		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 		printf '%s\n' "${rows[@]}"
+		echo
+	fi
+	if [ ${#srows[@]} -gt 0 ]; then
+		echo "Safe Rust API (\`Context\`, \`Request\`, feature std) against the C entry points of the same"
+		echo "crate, in one process taking turns in 50 ms slices (bench/safe_bench.rs), medians of $SAFE_RUNS runs"
+		echo "of ${SECS} s each. The safe API's requests always signal the context's eventfd (IOCB_FLAG_RESFD);"
+		echo "\"C+eventfd\" makes the C calls do the same, so its ratio is the safe layer's own cost (target 1.05)."
+		echo
+		echo "| workload | C ns/op | safe ns/op | safe/C | C+eventfd ns/op | safe ns/op | **safe/(C+eventfd)** |"
+		echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+		printf '%s\n' "${srows[@]}"
 		echo
 	fi
 	if [ ${#trows[@]} -gt 0 ]; then

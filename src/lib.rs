@@ -32,8 +32,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-// Unit tests run with std (threads, mmap helpers); the library never does.
-#[cfg(test)]
+// Unit tests run with std (threads, mmap helpers), and so does the safe API
+// (feature `std`); the C library never does.
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 pub mod abi;
@@ -49,3 +50,11 @@ pub(crate) mod ring;
 pub(crate) mod sync;
 pub(crate) mod sys;
 pub(crate) mod uaccess;
+
+/// The safe Rust API; nothing of it belongs in libaio.h.
+///
+/// cbindgen:ignore
+#[cfg(feature = "std")]
+pub mod safe;
+#[cfg(feature = "std")]
+pub use safe::{AlignedBuf, Completion, Context, Engine, IoBuf, Request, RwFlags, SubmitError};

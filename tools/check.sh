@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite (`make check` runs it after `make all`):
-#   1. formatting and clippy, 2. cargo test (Rust unit tests, the header
-#   check, the C conformance suite against Debian's libaio and ours),
-#   3. every tests/sh/*.sh script (exit 0 pass, 77 skip, anything else fail).
+#   1. formatting and clippy (with and without the `std` feature), 2. cargo
+#   test (Rust unit tests, the header check, the C conformance suite against
+#   Debian's libaio and ours), then the safe Rust API's own tests with
+#   `--features std` (its unit tests, tests/safe_*.rs, the doctests, the
+#   copy_direct example), 3. every tests/sh/*.sh script (exit 0 pass, 77 skip, anything else fail).
 # Ends with one line "check: N passed, M failed, K skipped".
 set -u
 cd "$(dirname "$0")/.."
@@ -25,7 +27,16 @@ step() {
 
 step "cargo fmt --check" cargo fmt --all --check
 step "cargo clippy -D warnings" cargo clippy --workspace --all-targets -- -D warnings
+step "cargo clippy --all-features -D warnings" cargo clippy --all-targets --all-features -- -D warnings
 step "cargo test" cargo test
+# The safe API (feature std; the shared object is built without it).
+safe_api() {
+	cargo test --features std --lib safe:: &&
+		cargo test --features std --test 'safe_*' &&
+		cargo test --features std --doc &&
+		cargo run --features std --example copy_direct
+}
+step "cargo test --features std (safe API)" safe_api
 # Scripts run in name order; those that replace system packages are named z*.
 for t in tests/sh/*.sh; do
 	[ -e "$t" ] || continue

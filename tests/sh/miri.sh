@@ -2,7 +2,8 @@
 # The core's unit tests under Miri (nightly): the reaping protocol on fake
 # rings (gates, peekers, destroy, the model of the kernel's reader racing
 # user-space copies), the futex waits, and the cache of writable arrays, all
-# checked by Miri's data-race detector and weak-memory emulation. Tests that
+# checked by Miri's data-race detector and weak-memory emulation; and the
+# safe API's buffer and in-flight table (feature std). Tests that
 # fork or use the real kernel's AIO calls are left to the native run (Miri
 # models neither). Skips when the nightly toolchain or its miri component is
 # missing and cannot be added.
@@ -26,4 +27,13 @@ if ! MIRIFLAGS="-Zmiri-disable-isolation -Zmiri-preemption-rate=0.3" \
 fi
 grep -E '^test result' "$log"
 grep -q '^test result: ok' "$log" || fail_with_log "$log" "no test ran under Miri"
+# The safe API's parts that make no system call (feature std): the aligned
+# buffer and the in-flight table (tokens, generations, iocb filling).
+slog=$TMP/miri-safe.log
+if ! MIRIFLAGS="-Zmiri-disable-isolation" CARGO_TARGET_DIR=$ROOT/target \
+	cargo +nightly miri test -q --features std --lib safe:: >"$slog" 2>&1; then
+	fail_with_log "$slog" "cargo miri test (safe API) failed"
+fi
+grep -E '^test result' "$slog"
+grep -q '^test result: ok. [1-9]' "$slog" || fail_with_log "$slog" "no safe API test ran under Miri"
 note "PASS"
