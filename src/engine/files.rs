@@ -103,7 +103,7 @@ fn known_in_memory(dev: u64) -> Option<bool> {
     }
     DEVICES.iter().find_map(|d| {
         let v = d.load(Ordering::Relaxed);
-        (v != 0 && (v - 1) >> 1 == dev).then_some((v - 1) & 1 != 0)
+        (v != 0 && (v - 1) >> 1 == dev).then(|| (v - 1) & 1 != 0)
     })
 }
 
