@@ -304,6 +304,10 @@ fn explain(call: &str, err: i32) -> Line {
                 .num(max)
                 .str(" (the limit), and aio-nr + maxevents may not exceed the limit; raise it (sysctl fs.aio-max-nr=N) or destroy unused contexts")
         }
+        ("io_setup", libc::ENOSYS | libc::EPERM) if config::engine_mode() == config::EngineMode::IoUring => line
+            .str("io_setup: -")
+            .errno(err)
+            .str(": the io_uring engine (LIBAIO_RS_ENGINE=io_uring) cannot be used here, for the reason above: allow io_uring_setup, io_uring_enter and io_uring_register (or set kernel.io_uring_disabled=0), or choose another engine"),
         (_, libc::ENOSYS) => line.str(call).str(": -ENOSYS: ").str(refused_cause(err)),
         ("io_setup" | "io_getevents" | "io_pgetevents" | "io_destroy" | "io_cancel", libc::EPERM) => {
             line.str(call).str(": -EPERM: ").str(refused_cause(err))

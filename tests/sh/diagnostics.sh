@@ -58,9 +58,10 @@ probe() {
 	grep -Eq "^libaio: libaio-rs [0-9.]+ loaded from ($BUILD/libaio.so.1|$OURS): kernel AIO, " "$TMP/$tag.load" ||
 		fail_with_log "$TMP/$tag.err" "$tag: the first line does not say which library was loaded"
 	sed -i 1d "$TMP/$tag.err"
-	# Each successful io_setup says which engine the context got: to TAG.engine.
-	grep '^libaio: io_setup: engine ' "$TMP/$tag.err" >"$TMP/$tag.engine" || true
-	sed -i '/^libaio: io_setup: engine /d' "$TMP/$tag.err"
+	# Each successful io_setup says which engine the context got, and why an
+	# engine it tried first could not serve: to TAG.engine.
+	grep -E '^libaio: io_setup: (engine |io_uring unavailable: )' "$TMP/$tag.err" >"$TMP/$tag.engine" || true
+	sed -i -E '/^libaio: io_setup: (engine |io_uring unavailable: )/d' "$TMP/$tag.err"
 }
 
 # expect_line TAG REGEX: some stderr line of TAG matches REGEX (grep -E).
@@ -112,7 +113,7 @@ probe on-ok 1 -- ok
 expect_silent on-ok "=1 (successful calls only)"
 grep -q '^libaio: io_setup: engine kernel$' "$TMP/on-ok.engine" ||
 	fail_with_log "$TMP/on-ok.engine" "io_setup does not say which engine the context got"
-grep -q 'completions reaped from the ring in user space when ready; new contexts: kernel AIO, the thread engine where it is refused$' "$TMP/on-ok.load" ||
+grep -q 'completions reaped from the ring in user space when ready; new contexts: kernel AIO; where it is refused, io_uring, else the thread engine$' "$TMP/on-ok.load" ||
 	fail_with_log "$TMP/on-ok.load" "the load line does not say that user-space reaping is on"
 LIBAIO_RS_REAP=0 probe reap-off 1 -- ok
 grep -q 'every reap through the kernel: LIBAIO_RS_REAP=0; ' "$TMP/reap-off.load" ||
@@ -162,14 +163,30 @@ sed 's/^/    /' "$TMP/enosys.load" "$TMP/enosys.err"
 LIBAIO_RS_ENGINE=kernel probe eperm 1 "$TMP/seccomp_noaio" --errno=EPERM -- eperm
 expect_line eperm '^libaio: io_setup: -EPERM: refused by the seccomp filter this process runs under'
 sed 's/^/    /' "$TMP/eperm.err"
-# Auto (the default): the same calls succeed on the thread engine, and say why.
+# Auto (the default): the same calls succeed on io_uring, and say why; with
+# io_uring refused too (as Docker's default profile does), on the thread
+# engine, saying why each engine before it could not serve.
 for e in ENOSYS EPERM; do
 	probe "fallback-$e" 1 "$TMP/seccomp_noaio" --errno=$e -- ok
-	grep -q "^libaio: io_setup: engine threads: kernel AIO answered -$e\$" "$TMP/fallback-$e.engine" ||
-		fail_with_log "$TMP/fallback-$e.engine" "no fallback to the thread engine under a filter answering $e"
+	grep -q "^libaio: io_setup: engine io_uring: kernel AIO answered -$e\$" "$TMP/fallback-$e.engine" ||
+		fail_with_log "$TMP/fallback-$e.engine" "no fallback to io_uring under a filter answering $e"
 	expect_silent "fallback-$e" "=1 (successful calls only)"
 	sed 's/^/    /' "$TMP/fallback-$e.engine" | head -n 1
+	probe "fallback-nouring-$e" 1 "$TMP/seccomp_noaio" --errno=$e --no-io-uring -- ok
+	grep -q "^libaio: io_setup: io_uring unavailable: io_uring_setup answered -$e " "$TMP/fallback-nouring-$e.engine" ||
+		fail_with_log "$TMP/fallback-nouring-$e.engine" "io_uring refused with $e: the reason is not given"
+	grep -q "^libaio: io_setup: engine threads: kernel AIO answered -$e\$" "$TMP/fallback-nouring-$e.engine" ||
+		fail_with_log "$TMP/fallback-nouring-$e.engine" "no fallback to the thread engine with io_uring refused too ($e)"
+	expect_silent "fallback-nouring-$e" "=1 (successful calls only)"
+	sed 's/^/    /' "$TMP/fallback-nouring-$e.engine" | head -n 2
 done
+# LIBAIO_RS_ENGINE=io_uring where io_uring is refused: io_setup fails with
+# io_uring's own error, and says why.
+LIBAIO_RS_ENGINE=io_uring probe uring-refused 1 "$TMP/seccomp_noaio" --errno=EPERM --no-io-uring -- eperm
+grep -q '^libaio: io_setup: io_uring unavailable: io_uring_setup answered -EPERM (kernel.io_uring_disabled, or a seccomp filter)$' "$TMP/uring-refused.engine" ||
+	fail_with_log "$TMP/uring-refused.engine" "LIBAIO_RS_ENGINE=io_uring refused: no reason given"
+expect_line uring-refused '^libaio: io_setup: -EPERM: the io_uring engine \(LIBAIO_RS_ENGINE=io_uring\) cannot be used here'
+sed 's/^/    /' "$TMP/uring-refused.engine" "$TMP/uring-refused.err" | head -n 3
 
 # --- 5. Off means none of the diagnostics' files opened and no write to stderr
 # (strace's own view). /proc/self/status is read either way, once, at load:

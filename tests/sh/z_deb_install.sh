@@ -186,13 +186,18 @@ LIBAIO_RS_DEBUG=1 LIBAIO_RS_ENGINE=kernel "$TMP/seccomp_noaio" fio --name=noaio 
 [ "$rc" -ne 0 ] || fail "fio succeeded without kernel AIO on LIBAIO_RS_ENGINE=kernel?"
 grep -q '^libaio: io_setup: -ENOSYS: kernel AIO is not available here' "$TMP/fio-noaio.out" ||
 	fail_with_log "$TMP/fio-noaio.out" "fio without kernel AIO: no LIBAIO_RS_DEBUG explanation from the installed library"
-# ... and by default falls back to its thread engine, where fio runs.
-rc=0
-LIBAIO_RS_DEBUG=1 "$TMP/seccomp_noaio" fio --name=noaio-auto --ioengine=libaio --direct=1 \
-	--filename="$ODIRECT_DIR/noaio-auto.dat" --size=1m --bs=4k --rw=randwrite --iodepth=8 --verify=crc32c --verify_state_save=0 >"$TMP/fio-auto.out" 2>&1 || rc=$?
-[ "$rc" -eq 0 ] || fail_with_log "$TMP/fio-auto.out" "fio without kernel AIO failed on the automatic fallback"
-grep -q '^libaio: io_setup: engine threads: kernel AIO answered -ENOSYS' "$TMP/fio-auto.out" ||
-	fail_with_log "$TMP/fio-auto.out" "fio without kernel AIO: the installed library did not fall back to the thread engine"
+# ... and by default falls back to io_uring, or, with io_uring refused too,
+# to its thread engine; fio runs and verifies on either.
+for engine in io_uring threads; do
+	wrap=("$TMP/seccomp_noaio")
+	[ $engine = io_uring ] || wrap+=(--no-io-uring)
+	rc=0
+	LIBAIO_RS_DEBUG=1 "${wrap[@]}" fio --name=noaio-auto --ioengine=libaio --direct=1 \
+		--filename="$ODIRECT_DIR/noaio-auto.dat" --size=1m --bs=4k --rw=randwrite --iodepth=8 --verify=crc32c --verify_state_save=0 >"$TMP/fio-auto.out" 2>&1 || rc=$?
+	[ "$rc" -eq 0 ] || fail_with_log "$TMP/fio-auto.out" "fio without kernel AIO failed on the automatic fallback to $engine"
+	grep -q "^libaio: io_setup: engine $engine: kernel AIO answered -ENOSYS" "$TMP/fio-auto.out" ||
+		fail_with_log "$TMP/fio-auto.out" "fio without kernel AIO: the installed library did not fall back to $engine"
+done
 note "fio with LIBAIO_RS_DEBUG=1 and no kernel AIO: $(grep -m1 '^libaio:' "$TMP/fio-noaio.out" | cut -c1-90)..."
 
 # --- 4b. A program built against the installed libaio-rs-dev.
