@@ -13,6 +13,7 @@ PACKAGES=(
 	e2fsprogs                                   # libaio's harness: an ext2 image
 	valgrind strace fio                         # fio: verify passes on every engine
 	qemu-utils                                  # qemu-io / qemu-img bench -i native
+	sysbench                                    # fileio in async mode on every engine
 	debhelper fakeroot lintian                  # Debian packages: build and check
 	mandoc man-db groff-base                    # man pages: lint and render
 )
