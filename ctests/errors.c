@@ -204,6 +204,69 @@ static void queue_errors(void)
 	CALL("io_queue_release(garbage)", io_queue_release((io_context_t)0x1000));
 }
 
+/* The open mode against the other checks, in the kernel's order (EBADF for
+ * the mode before EFAULT/EINVAL for buffers and offsets), on a file of
+ * CTEST_TMPDIR and on one in memory (/dev/shm, where user-space engines do
+ * the I/O inside io_submit). */
+static void mode_errors(const char *where, int ro, int wo)
+{
+	static char buf[64];
+	struct iocb cb, *cbs[1] = { &cb };
+	struct iovec bad_iov = { (void *)16, 16 };
+	int opath = -1;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", ro);
+	opath = open(path, O_PATH);
+	CHECK(opath >= 0);
+	SAY("%s:\n", where);
+	io_prep_pread(&cb, wo, buf, 16, 0);
+	CALL("  io_submit(pread on O_WRONLY fd)", io_submit(ctx, 1, cbs));
+	io_prep_pwrite(&cb, ro, buf, 16, 0);
+	CALL("  io_submit(pwrite on O_RDONLY fd)", io_submit(ctx, 1, cbs));
+	io_prep_pread(&cb, wo, (void *)-4096L, 16, 0);
+	CALL("  io_submit(pread on O_WRONLY fd, buffer past the address space)", io_submit(ctx, 1, cbs));
+	io_prep_preadv(&cb, wo, (struct iovec *)16, 1, 0);
+	CALL("  io_submit(preadv on O_WRONLY fd, unreadable iovec array)", io_submit(ctx, 1, cbs));
+	io_prep_pwritev(&cb, ro, &bad_iov, 1, -1);
+	CALL("  io_submit(pwritev on O_RDONLY fd, negative offset)", io_submit(ctx, 1, cbs));
+	io_prep_pread(&cb, ro, (void *)-4096L, 16, 0);
+	CALL("  io_submit(pread, buffer past the address space)", io_submit(ctx, 1, cbs));
+	io_prep_pread(&cb, ro, buf, 16, -1);
+	CALL("  io_submit(pread, negative offset)", io_submit(ctx, 1, cbs));
+	io_prep_pread(&cb, opath, buf, 16, 0);
+	CALL("  io_submit(pread on O_PATH fd)", io_submit(ctx, 1, cbs));
+	io_prep_pread(&cb, ro, buf, 16, 0);
+	int r = io_submit(ctx, 1, cbs);
+	SAY("  io_submit(pread) = %s", errname(r));
+	if (r == 1) {
+		struct io_event ev;
+		reap_exactly(ctx, &ev, 1);
+		SAY(", res=%s", resname(ev.res));
+	}
+	SAY("\n");
+	close(opath);
+}
+
+static void mode_errors_in_memory(void)
+{
+	char shm[] = "/dev/shm/ctest-errors-XXXXXX";
+	int fd = mkstemp(shm);
+	if (fd < 0) {
+		SAY("/dev/shm: no file\n");
+		return;
+	}
+	unlink(shm);
+	fill_file(fd, 'm', 4096, 0);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	int ro = open(path, O_RDONLY), wo = open(path, O_WRONLY);
+	CHECK(ro >= 0 && wo >= 0);
+	mode_errors("a file in /dev/shm", ro, wo);
+	close(ro);
+	close(wo);
+	close(fd);
+}
+
 int main(void)
 {
 	int rfd = scratch_fd(O_RDWR);
@@ -219,6 +282,8 @@ int main(void)
 
 	setup_errors();
 	submit_errors(ro, wo);
+	mode_errors("a file in $CTEST_TMPDIR", ro, wo);
+	mode_errors_in_memory();
 	getevents_errors(ro);
 	cancel_errors(ro);
 	queue_errors();

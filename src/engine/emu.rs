@@ -731,9 +731,50 @@ fn prepare(
     slot: u32,
     files: &mut Files,
 ) -> Result<Option<*mut Req>, i32> {
-    let flags = files.flags(cb.fd)?;
+    // The file (fget: EBADF, also for an O_PATH descriptor). Its open flags
+    // cost a system call, which a read or write of a file in memory does
+    // without: done here and now whatever the engine, the I/O itself answers
+    // EBADF; only if another check fails first are the flags asked, to put
+    // EBADF first as the kernel does.
+    let st = files.stat(cb.fd);
+    if !st.open {
+        return Err(libc::EBADF);
+    }
+    let rw = matches!(cb.opcode, CMD_PREAD | CMD_PWRITE | CMD_PREADV | CMD_PWRITEV);
+    let in_memory = rw && st.kind == libc::S_IFREG && files.in_memory(cb.fd);
+    if !in_memory {
+        opened(files, cb.fd)?;
+    }
+    let r = prepare_rest(ctl, pid, user_iocb, cb, slot, files, in_memory);
+    match r {
+        Err(e) if in_memory && e != libc::EBADF => opened(files, cb.fd).and(Err(e)),
+        r => r,
+    }
+}
+
+/// The descriptor's open flags; EBADF for an O_PATH one, which the kernel's
+/// `fget` does not take.
+fn opened(files: &mut Files, fd: i32) -> Result<i32, i32> {
+    let flags = files.flags(fd)?;
+    if flags & libc::O_PATH != 0 {
+        return Err(libc::EBADF);
+    }
+    Ok(flags)
+}
+
+/// [`prepare`] once the descriptor is known open (`in_memory`: a read or
+/// write of a file in memory, whose flags are not asked yet).
+fn prepare_rest(
+    ctl: &Control,
+    pid: i32,
+    user_iocb: usize,
+    cb: &Iocb,
+    slot: u32,
+    files: &mut Files,
+    in_memory: bool,
+) -> Result<Option<*mut Req>, i32> {
     if cb.flags & IOCB_FLAG_RESFD != 0 {
-        files.flags(cb.resfd as i32)?;
+        opened(files, cb.resfd as i32)?;
         if !files.is_eventfd(cb.resfd as i32) {
             return Err(libc::EINVAL);
         }
@@ -806,10 +847,23 @@ fn prepare(
     if cb.rw_flags & !RWF_KNOWN != 0 {
         return Err(libc::EOPNOTSUPP);
     }
-    let acc = flags & libc::O_ACCMODE;
-    if (write && acc == libc::O_RDONLY) || (!write && acc == libc::O_WRONLY) {
-        return Err(libc::EBADF);
-    }
+    // The open mode: EBADF (for a file in memory, asked only if a later
+    // check fails: see `prepare`).
+    let mode = |files: &mut Files| -> Result<i32, i32> {
+        let flags = opened(files, cb.fd)?;
+        let acc = flags & libc::O_ACCMODE;
+        if (write && acc == libc::O_RDONLY) || (!write && acc == libc::O_WRONLY) {
+            return Err(libc::EBADF);
+        }
+        Ok(flags)
+    };
+    let flags = if in_memory { None } else { Some(mode(files)?) };
+    let refuse = |files: &mut Files, e: i32| -> i32 {
+        match (flags, mode(files)) {
+            (None, Err(bad)) => bad,
+            _ => e,
+        }
+    };
     if ftype == libc::S_IFDIR || (write && ftype == 0 && files.is_eventfd(cb.fd)) {
         return Err(libc::EINVAL); // no read_iter/write_iter
     }
@@ -822,7 +876,7 @@ fn prepare(
     let iovcnt;
     if vectored {
         if cb.nbytes > UIO_MAXIOV {
-            return Err(libc::EINVAL);
+            return Err(refuse(files, libc::EINVAL));
         }
         iovcnt = cb.nbytes as usize;
         if iovcnt > 0 {
@@ -830,7 +884,7 @@ fn prepare(
             // SAFETY: malloc of a size that cannot overflow (at most 16 KiB).
             iovs = unsafe { libc::malloc(bytes) }.cast();
             if iovs.is_null() {
-                return Err(libc::ENOMEM);
+                return Err(refuse(files, libc::ENOMEM));
             }
             // SAFETY: our fresh allocation of `bytes` bytes.
             let dst = unsafe { core::slice::from_raw_parts_mut(iovs.cast::<u8>(), bytes) };
@@ -854,13 +908,13 @@ fn prepare(
             if let Some(e) = bad {
                 // SAFETY: our allocation, not used after.
                 unsafe { libc::free(iovs.cast()) };
-                return Err(e);
+                return Err(refuse(files, e));
             }
         }
     } else {
         iovcnt = 1;
         if cb.buf.saturating_add(cb.nbytes) > TASK_SIZE {
-            return Err(libc::EFAULT);
+            return Err(refuse(files, libc::EFAULT));
         }
     }
     let count = if vectored {
@@ -880,7 +934,7 @@ fn prepare(
             // SAFETY: our allocation, not used after.
             unsafe { libc::free(iovs.cast()) };
         }
-        return Err(libc::EINVAL);
+        return Err(refuse(files, libc::EINVAL));
     }
     let offset = if seekable { cb.offset } else { -1 };
     // The kernel also finishes inside io_submit an O_DIRECT read that needs
@@ -893,14 +947,12 @@ fn prepare(
     // the end, files in memory (io_uring would hand their O_DIRECT copies to
     // its workers), and RWF_NOWAIT requests (which io_uring answers
     // otherwise in places: -EAGAIN for kernel AIO's -EOPNOTSUPP).
-    let inline = match ctl.exec {
-        Exec::Threads => {
-            flags & libc::O_DIRECT == 0 || past_end || (ftype == libc::S_IFREG && files.in_memory(cb.fd))
-        }
-        Exec::Uring => {
-            past_end || cb.rw_flags & RWF_NOWAIT != 0 || (ftype == libc::S_IFREG && files.in_memory(cb.fd))
-        }
-    };
+    let inline = in_memory
+        || past_end
+        || match ctl.exec {
+            Exec::Threads => flags.unwrap_or(0) & libc::O_DIRECT == 0,
+            Exec::Uring => cb.rw_flags & RWF_NOWAIT != 0,
+        };
     if inline {
         // The kernel does buffered I/O inside io_submit; so do we.
         let list = if vectored {
@@ -912,6 +964,9 @@ fn prepare(
         if !iovs.is_null() {
             // SAFETY: our allocation, not used after.
             unsafe { libc::free(iovs.cast()) };
+        }
+        if flags.is_none() && res == -i64::from(libc::EBADF) {
+            return Err(libc::EBADF); // the open mode, which io_submit refuses
         }
         ctl.post(user_iocb as u64, cb.data, res, resfd);
         return Ok(None);
@@ -935,7 +990,7 @@ fn prepare(
     if cb.flags & IOCB_FLAG_IOPRIO != 0 {
         r.prio = cb.reqprio;
     }
-    r.due = flags & libc::O_DIRECT == 0;
+    r.due = flags.unwrap_or(0) & libc::O_DIRECT == 0;
     if !vectored {
         r.one = single;
         r.iov = &raw mut r.one;

@@ -14,7 +14,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 /// A descriptor's file, as `fstat` saw it.
 #[derive(Clone, Copy)]
 pub(crate) struct Stat {
-    /// The type bits (`S_IFMT`), 0 when `fstat` failed.
+    /// Whether `fstat` answered (not: the descriptor is not open).
+    pub(crate) open: bool,
+    /// The type bits (`S_IFMT`); 0 for an anonymous inode (eventfd, ...).
     pub(crate) kind: u32,
     pub(crate) size: i64,
     /// No block allocated: a file made by `ftruncate`, all hole.
@@ -126,13 +128,14 @@ fn fd_flags(fd: i32) -> Result<i32, i32> {
     }
 }
 
-/// What `fstat` says of `fd` (kind 0 when it fails).
+/// What `fstat` says of `fd`.
 pub(crate) fn fd_stat(fd: i32) -> Stat {
     let mut st = core::mem::MaybeUninit::<libc::stat>::zeroed();
     // SAFETY: fstat writes into our buffer.
     let r = unsafe { libc::fstat(fd, st.as_mut_ptr()) };
     if r != 0 {
         return Stat {
+            open: false,
             kind: 0,
             size: 0,
             sparse: false,
@@ -143,6 +146,7 @@ pub(crate) fn fd_stat(fd: i32) -> Stat {
     // SAFETY: zero-initialised and filled by fstat.
     let st = unsafe { st.assume_init() };
     Stat {
+        open: true,
         kind: st.st_mode & libc::S_IFMT,
         size: st.st_size,
         sparse: st.st_blocks == 0,

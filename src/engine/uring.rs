@@ -619,7 +619,7 @@ fn complete(st: &State, req: *mut Req, res: i32, lazy: bool) -> bool {
 /// again, and ends with io_uring's -ECANCELED.
 fn same_file(r: &Req) -> bool {
     let st = super::files::fd_stat(r.fd);
-    st.kind != 0 && (st.dev, st.ino) == (r.dev, r.ino)
+    st.open && (st.dev, st.ino) == (r.dev, r.ino)
 }
 
 fn resubmit(req: *mut Req) {

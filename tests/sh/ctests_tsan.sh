@@ -3,7 +3,10 @@
 # context every way, io_destroy racing blocked reapers, fork) under
 # ThreadSanitizer against OUR library with user-space reaping ON; stdout must
 # be what the same program built without TSan prints on Debian's libaio
-# (tests/ctests.rs's contract).
+# (tests/ctests.rs's contract). Then the same two on the io_uring engine
+# (LIBAIO_RS_ENGINE=io_uring): its token, completer thread and CQ draining
+# (TSan cannot see the kernel's CQE writes either: user space reads them
+# after an acquire load of the CQ tail).
 #
 # - The library: the staticlib built by nightly rustc with -Zsanitizer=thread
 #   (core too, with -Zbuild-std, when rust-src is installed) into target/tsan,
@@ -166,9 +169,12 @@ why() {
 }
 
 pass=0 nfail=0 failed=()
-for name in stress_reap threads; do
+# Kernel AIO (reaping on), then the io_uring engine (its drainer token,
+# completer thread and CQ draining against the same programs).
+for run in stress_reap:kernel threads:kernel stress_reap:io_uring threads:io_uring; do
+	name=${run%%:*} engine=${run#*:}
 	start=$SECONDS
-	run_one ours "$bin/$name" "$lib"
+	run_one ours "$bin/$name" "$lib" LIBAIO_RS_ENGINE="$engine"
 	problem=$(why ours "$ours")
 	log=$TMP/ours.err
 	if [ -z "$problem" ]; then
@@ -185,11 +191,11 @@ for name in stress_reap threads; do
 	fi
 	if [ -z "$problem" ]; then
 		pass=$((pass + 1))
-		printf 'ok      %s (%ss)\n' "$name" $((SECONDS - start))
+		printf 'ok      %s on %s (%ss)\n' "$name" "$engine" $((SECONDS - start))
 	else
 		nfail=$((nfail + 1))
-		failed+=("$name")
-		printf 'FAILED  %s: %s\n' "$name" "$problem"
+		failed+=("$name:$engine")
+		printf 'FAILED  %s on %s: %s\n' "$name" "$engine" "$problem"
 		tail -n 150 "$log" | sed 's/^/    /'
 	fi
 done
