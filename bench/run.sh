@@ -403,40 +403,55 @@ if want arrays64; then
 	fi
 fi
 
-# ---- 5. the thread engine against kernel AIO ----
-threads_check=""
-if want threads; then
-	export LIBAIO_RS_ENGINE=threads
+# engine_rows ENGINE TARGET ROWS NOTES: the user-space engine ENGINE
+# (LIBAIO_RS_ENGINE, read by ours when aiobench loads it; Debian's libaio
+# ignores it) against Debian's libaio on kernel AIO: poll batch 1 and 32,
+# O_DIRECT reads at QD 1 and 32 on /dev/shm and on the loop device (target
+# TARGET), into the arrays named ROWS and NOTES. Sets ENGINE_CHECK to what
+# ours said at io_setup.
+engine_rows() {
+	local engine=$1 target=$2 b qd
+	ERows=$3 ENotes=$4
+	local -n erows_=$3
+	export LIBAIO_RS_ENGINE=$engine
 	RING_O=user
 	# Ours says which engine its context got (LIBAIO_RS_DEBUG); aiobench's
 	# ring check then holds every run to it.
-	threads_check=$(LIBAIO_RS_DEBUG=1 "$bin" pair "$theirs" "$ours" poll 1 -t 0.05 2>&1 >/dev/null |
+	ENGINE_CHECK=$(LIBAIO_RS_DEBUG=1 "$bin" pair "$theirs" "$ours" poll 1 -t 0.05 2>&1 >/dev/null |
 		grep -m1 'io_setup: engine')
-	if [[ "$threads_check" != *"engine threads"* ]]; then
-		note "bench: ours did not take the thread engine (LIBAIO_RS_ENGINE=threads): '${threads_check:-no io_setup line}'"
-		trows+=("| all | skipped: ours did not report \`engine threads\` at io_setup | | | | | | | | | |")
+	if [[ "$ENGINE_CHECK" != *"engine $engine"* ]]; then
+		note "bench: ours did not take the $engine engine (LIBAIO_RS_ENGINE=$engine): '${ENGINE_CHECK:-no io_setup line}'"
+		erows_+=("| all | skipped: ours did not report \`engine $engine\` at io_setup | | | | | | | | | |")
+		ENGINE_CHECK=""
 	else
-		note "bench: $threads_check"
+		note "bench: $ENGINE_CHECK"
 		for b in 1 32; do
 			bench_trow "poll, batch $b" 32000 "" poll "$b"
 		done
 		if [ "$direct" = 1 ]; then
 			for qd in 1 32; do
-				bench_trow "/dev/shm O_DIRECT read, QD $qd" 50000 0.5 read "$qd" "$shmfile"
+				bench_trow "/dev/shm O_DIRECT read, QD $qd" 50000 "$target" read "$qd" "$shmfile"
 			done
 		else
-			trows+=("| /dev/shm O_DIRECT read | skipped: tmpfs refuses O_DIRECT here (Linux < 6.6) | | | | | | | | | |")
+			erows_+=("| /dev/shm O_DIRECT read | skipped: tmpfs refuses O_DIRECT here (Linux < 6.6) | | | | | | | | | |")
 		fi
 		if [ -n "$loopdev" ]; then
 			for qd in 1 32; do
-				bench_trow "loop device O_DIRECT read, QD $qd" 50000 0.5 read "$qd" "$loopdev"
+				bench_trow "loop device O_DIRECT read, QD $qd" 50000 "$target" read "$qd" "$loopdev"
 			done
 		else
-			trows+=("| loop device O_DIRECT read | skipped: no loop device here (needs root, losetup, the loop driver) | | | | | | | | | |")
+			erows_+=("| loop device O_DIRECT read | skipped: no loop device here (needs root, losetup, the loop driver) | | | | | | | | | |")
 		fi
 	fi
 	unset LIBAIO_RS_ENGINE
-	RING_O=kernel
+	RING_O=kernel ERows=trows ENotes=tnotes
+}
+
+# ---- 5. the thread engine against kernel AIO ----
+threads_check=""
+if want threads; then
+	engine_rows threads 0.5 trows tnotes
+	threads_check=$ENGINE_CHECK
 fi
 
 # ---- 6. the io_uring engine against kernel AIO ----
@@ -444,31 +459,8 @@ uring_check=""
 cold_rows=()
 cold_note=""
 if want uring; then
-	export LIBAIO_RS_ENGINE=io_uring
-	RING_O=user ERows=urows ENotes=unotes
-	uring_check=$(LIBAIO_RS_DEBUG=1 "$bin" pair "$theirs" "$ours" poll 1 -t 0.05 2>&1 >/dev/null |
-		grep -m1 'io_setup: engine')
-	if [[ "$uring_check" != *"engine io_uring"* ]]; then
-		note "bench: ours did not take the io_uring engine: '${uring_check:-no io_setup line}'"
-		urows+=("| all | skipped: ours did not report \`engine io_uring\` at io_setup | | | | | | | | | |")
-	else
-		note "bench: $uring_check"
-		for b in 1 32; do
-			bench_trow "poll, batch $b" 32000 "" poll "$b"
-		done
-		if [ "$direct" = 1 ]; then
-			for qd in 1 32; do
-				bench_trow "/dev/shm O_DIRECT read, QD $qd" 50000 0.9 read "$qd" "$shmfile"
-			done
-		fi
-		if [ -n "$loopdev" ]; then
-			for qd in 1 32; do
-				bench_trow "loop device O_DIRECT read, QD $qd" 50000 0.9 read "$qd" "$loopdev"
-			done
-		fi
-	fi
-	unset LIBAIO_RS_ENGINE
-	RING_O=kernel ERows=trows ENotes=tnotes
+	engine_rows io_uring 0.9 urows unotes
+	uring_check=$ENGINE_CHECK
 	# Buffered reads of a cold page cache: where kernel AIO reads inside
 	# io_submit, one request at a time, whatever the queue depth.
 	if [ "$(id -u)" = 0 ] && command -v fio >/dev/null && [ -w /proc/sys/vm/drop_caches ]; then
