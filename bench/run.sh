@@ -658,6 +658,21 @@ if want soak; then
 	mapfile -t soak_lines < <("$bin" pair "$ours" "$theirs" soak 32 "$target" -t "$SOAK" 2>/dev/null)
 fi
 
+# etable ENGINE TARGET CHECK ROWS NOTES: an engine's table and its notes.
+etable() {
+	local -n rows_=$4 notes_=$5
+	[ -n "$3" ] && echo "Engine check: ours said \`$3\` (LIBAIO_RS_DEBUG=1); in every run aiobench found ours' ring outside the kernel's /[aio] mapping, libaio's inside it."
+	echo
+	echo "| workload | libaio ns/op | ours-$1 ns/op | IOPS ours/libaio | ≥ $2? | libaio ops/s | ours ops/s | libaio syscalls/op | ours syscalls/op (caller) | libaio syscalls/reap | ours syscalls/reap (caller) |"
+	echo "| --- | ---: | ---: | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+	printf '%s\n' "${rows_[@]}"
+	echo
+	if [ ${#notes_[@]} -gt 0 ]; then
+		printf '* %s\n' "${notes_[@]}"
+		echo
+	fi
+}
+
 # ---- report ----
 date=$(date -u '+%Y-%m-%d %H:%M UTC')
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
@@ -695,16 +710,7 @@ report=$out/bench-$(date -u +%Y%m%d-%H%M%S).md
 		echo "Debian's libaio on kernel AIO, in the same process, medians of $THREADS_RUNS runs (counts) as above."
 		echo "Here the ratio is **IOPS ours/libaio**: higher is better, the target for the reads is 0.5."
 		echo "Ours' system calls include its worker threads'; those of the calling thread alone in brackets."
-		[ -n "$threads_check" ] && echo "Engine check: ours said \`$threads_check\` (LIBAIO_RS_DEBUG=1); in every run aiobench found ours' ring outside the kernel's /[aio] mapping, libaio's inside it."
-		echo
-		echo "| workload | libaio ns/op | ours-threads ns/op | IOPS ours/libaio | ≥ 0.5? | libaio ops/s | ours ops/s | libaio syscalls/op | ours syscalls/op (caller) | libaio syscalls/reap | ours syscalls/reap (caller) |"
-		echo "| --- | ---: | ---: | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-		printf '%s\n' "${trows[@]}"
-		echo
-		if [ ${#tnotes[@]} -gt 0 ]; then
-			printf '* %s\n' "${tnotes[@]}"
-			echo
-		fi
+		etable threads 0.5 "$threads_check" trows tnotes
 	fi
 	if [ ${#urows[@]} -gt 0 ] || [ ${#cold_rows[@]} -gt 0 ]; then
 		echo "io_uring engine: ours with LIBAIO_RS_ENGINE=io_uring (requests checked in user space, carried"
@@ -712,18 +718,7 @@ report=$out/bench-$(date -u +%Y%m%d-%H%M%S).md
 		echo "by the completer thread) against Debian's libaio on kernel AIO, in the same process, medians of"
 		echo "$THREADS_RUNS runs (counts). Ratio **IOPS ours/libaio**, the target for the O_DIRECT reads is 0.9."
 		echo "Ours' system calls include the completer thread's; those of the calling thread alone in brackets."
-		[ -n "$uring_check" ] && echo "Engine check: ours said \`$uring_check\` (LIBAIO_RS_DEBUG=1); aiobench found ours' ring outside /[aio] in every run."
-		echo
-		if [ ${#urows[@]} -gt 0 ]; then
-			echo "| workload | libaio ns/op | ours-io_uring ns/op | IOPS ours/libaio | ≥ 0.9? | libaio ops/s | ours ops/s | libaio syscalls/op | ours syscalls/op (caller) | libaio syscalls/reap | ours syscalls/reap (caller) |"
-			echo "| --- | ---: | ---: | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-			printf '%s\n' "${urows[@]}"
-			echo
-		fi
-		if [ ${#unotes[@]} -gt 0 ]; then
-			printf '* %s\n' "${unotes[@]}"
-			echo
-		fi
+		[ ${#urows[@]} = 0 ] || etable io_uring 0.9 "$uring_check" urows unotes
 		if [ ${#cold_rows[@]} -gt 0 ]; then
 			echo "Buffered reads, cold cache: fio $(fio --version 2>/dev/null) randread, bs 4k, iodepth 32, 5 s per run on a"
 			echo "${COLD_GIB} GiB file in $COLD_DIR, \`echo 3 > drop_caches\` before each run; medians of $COLD_RUNS runs of each, in turns."

@@ -197,33 +197,33 @@ impl CSide {
     }
 }
 
+/// Runs `round` in groups of 16 until `end` (the clock read once a group):
+/// the operations done.
+fn until(end: Instant, mut round: impl FnMut() -> u64) -> u64 {
+    let mut ops = 0;
+    loop {
+        for _ in 0..16 {
+            ops += round();
+        }
+        if Instant::now() >= end {
+            return ops;
+        }
+    }
+}
+
 impl Side for CSide {
     fn slice(&mut self, d: Duration) -> u64 {
         let end = Instant::now() + d;
         let mut ops = 0;
         if self.work == Work::Poll {
-            loop {
-                for _ in 0..16 {
-                    ops += self.poll_round();
-                }
-                if Instant::now() >= end {
-                    break;
-                }
-            }
+            ops += until(end, || self.poll_round());
         } else {
             for i in 0..self.n {
                 self.prep_read(i);
                 self.cbp[i] = &raw mut self.cbs[i];
             }
             self.submit_all(self.n);
-            loop {
-                for _ in 0..16 {
-                    ops += self.read_round(true);
-                }
-                if Instant::now() >= end {
-                    break;
-                }
-            }
+            ops += until(end, || self.read_round(true));
             while self.inflight > 0 {
                 ops += self.read_round(false);
             }
@@ -326,27 +326,13 @@ impl<F: std::os::fd::AsFd + Send + Sync + 'static> Side for SafeSide<F> {
         let end = Instant::now() + d;
         let mut ops = 0;
         if self.work == Work::Poll {
-            loop {
-                for _ in 0..16 {
-                    ops += self.poll_round();
-                }
-                if Instant::now() >= end {
-                    break;
-                }
-            }
+            ops += until(end, || self.poll_round());
         } else {
             for r in self.reqs.iter_mut() {
                 r.set_offset((self.rng.next() % self.blocks) * BS as u64);
             }
             self.submit_all();
-            loop {
-                for _ in 0..16 {
-                    ops += self.read_round(true);
-                }
-                if Instant::now() >= end {
-                    break;
-                }
-            }
+            ops += until(end, || self.read_round(true));
             while self.ctx.in_flight() > 0 {
                 ops += self.read_round(false);
             }

@@ -1223,71 +1223,41 @@ pub(crate) enum Wait {
 
 /// Sleeps until a completion, the deadline, a signal handler or `io_destroy`.
 fn wait(ctl: &Control, pin: &EmuPin, deadline: Option<u64>, sigmask: *const libc::sigset_t) -> Wait {
-    if ctl.exec == Exec::Uring {
-        if let Some(hold) = uring::hold() {
-            return wait_in_ring(ctl, pin, &hold, deadline, sigmask);
-        }
-    }
-    let efd = threads::waiter_fd();
+    // On io_uring, the thread that gets the token sleeps in the ring itself,
+    // listed as IN_RING so that an event posted some other way nudges it.
+    let hold = if ctl.exec == Exec::Uring { uring::hold() } else { None };
+    let w = if hold.is_some() { IN_RING } else { threads::waiter_fd() };
     let listed = ctl.state.with(|st| {
-        if efd < 0 || st.nwaiters == MAX_WAITERS {
+        if (w < 0 && w != IN_RING) || st.nwaiters == MAX_WAITERS {
             return false;
         }
-        st.waiters[st.nwaiters] = efd;
+        st.waiters[st.nwaiters] = w;
         st.nwaiters += 1;
         true
     });
+    let efd = if listed && w >= 0 { w } else { -1 };
     // Looked at again once listed: a completion posted before would be missed.
     let outcome = if ctl.ready() || pin.dead() {
         Wait::Woken
+    } else if let Some(hold) = &hold {
+        hold.sleep(deadline, sigmask)
     } else if ctl.exec == Exec::Uring {
         // Another thread holds the token, and may leave before our event
         // comes: the completer drains meanwhile.
-        uring::with_drainer(|| threads::sleep_on(if listed { efd } else { -1 }, deadline, sigmask))
+        uring::with_drainer(|| threads::sleep_on(efd, deadline, sigmask))
     } else {
-        threads::sleep_on(if listed { efd } else { -1 }, deadline, sigmask)
+        threads::sleep_on(efd, deadline, sigmask)
     };
     if listed {
         ctl.state.with(|st| {
-            if let Some(i) = st.waiters[..st.nwaiters].iter().position(|&w| w == efd) {
+            if let Some(i) = st.waiters[..st.nwaiters].iter().position(|&x| x == w) {
                 st.nwaiters -= 1;
                 st.waiters[i] = st.waiters[st.nwaiters];
             }
         });
     }
-    threads::waiter_fd_done(efd);
-    outcome
-}
-
-/// [`wait`] for the holder of the io_uring's token: it sleeps in the ring,
-/// listed as [`IN_RING`] so that an event posted some other way nudges it.
-fn wait_in_ring(
-    ctl: &Control,
-    pin: &EmuPin,
-    hold: &uring::Hold,
-    deadline: Option<u64>,
-    sigmask: *const libc::sigset_t,
-) -> Wait {
-    let listed = ctl.state.with(|st| {
-        if st.nwaiters == MAX_WAITERS {
-            return false;
-        }
-        st.waiters[st.nwaiters] = IN_RING;
-        st.nwaiters += 1;
-        true
-    });
-    let outcome = if ctl.ready() || pin.dead() {
-        Wait::Woken
-    } else {
-        hold.sleep(deadline, sigmask)
-    };
-    if listed {
-        ctl.state.with(|st| {
-            if let Some(i) = st.waiters[..st.nwaiters].iter().position(|&w| w == IN_RING) {
-                st.nwaiters -= 1;
-                st.waiters[i] = st.waiters[st.nwaiters];
-            }
-        });
+    if hold.is_none() {
+        threads::waiter_fd_done(w);
     }
     outcome
 }
