@@ -1225,8 +1225,16 @@ pub(crate) enum Wait {
 fn wait(ctl: &Control, pin: &EmuPin, deadline: Option<u64>, sigmask: *const libc::sigset_t) -> Wait {
     // On io_uring, the thread that gets the token sleeps in the ring itself,
     // listed as IN_RING so that an event posted some other way nudges it.
-    let hold = if ctl.exec == Exec::Uring { uring::hold() } else { None };
-    let w = if hold.is_some() { IN_RING } else { threads::waiter_fd() };
+    let hold = if ctl.exec == Exec::Uring {
+        uring::hold()
+    } else {
+        None
+    };
+    let w = if hold.is_some() {
+        IN_RING
+    } else {
+        threads::waiter_fd()
+    };
     let listed = ctl.state.with(|st| {
         if (w < 0 && w != IN_RING) || st.nwaiters == MAX_WAITERS {
             return false;
