@@ -43,6 +43,9 @@ use core::ffi::c_void;
 use core::mem::size_of;
 use core::ptr;
 use core::sync::atomic::{AtomicU32, Ordering};
+use linux_raw_sys::general::membarrier_cmd::{
+    self, MEMBARRIER_CMD_PRIVATE_EXPEDITED, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+};
 use linux_raw_sys::io_uring::{
     io_uring_cqe, io_uring_getevents_arg, io_uring_op, io_uring_params, io_uring_sqe,
     io_uring_sqe__bindgen_ty_1, io_uring_sqe__bindgen_ty_2, io_uring_sqe__bindgen_ty_3, IORING_ENTER_EXT_ARG,
@@ -84,6 +87,8 @@ struct Ring {
     cq_tail: usize,
     cq_mask: u32,
     cqes: usize,
+    /// Set up with COOP_TASKRUN (see [`create`]).
+    coop: bool,
 }
 
 impl Ring {
@@ -143,6 +148,7 @@ impl State {
                 cq_tail: 0,
                 cq_mask: 0,
                 cqes: 0,
+                coop: false,
             }),
             sq: Mutex::new(Sq {
                 tail: 0,
@@ -227,6 +233,26 @@ fn setup_call(entries: u32, p: &mut io_uring_params) -> i32 {
     }
 }
 
+fn membarrier(cmd: membarrier_cmd) -> i32 {
+    let _keep = sys::KeepErrno::new();
+    // SAFETY: membarrier has no memory arguments.
+    unsafe { libc::syscall(libc::SYS_membarrier, cmd as i32, 0, 0) as i32 }
+}
+
+/// Makes the threads of the process that run in user space enter the
+/// kernel (an interrupt on their CPUs), where they finish the completions
+/// waiting for them (COOP_TASKRUN), when some are waiting and none has
+/// reached the CQ: a thread spinning on the ring would otherwise hold them
+/// until its next scheduler tick.
+fn interrupt_busy_threads(ring: &Ring) {
+    let flags = Ring::word(ring.sq_flags).load(Ordering::Acquire);
+    let empty =
+        Ring::word(ring.cq_head).load(Ordering::Acquire) == Ring::word(ring.cq_tail).load(Ordering::Acquire);
+    if ring.coop && flags & IORING_SQ_TASKRUN != 0 && empty {
+        membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+    }
+}
+
 /// Maps `len` bytes of the ring's file at `off`, kept out of forked children.
 fn map_ring(fd: i32, len: usize, off: u32) -> Option<usize> {
     // SAFETY: a new shared mapping of the ring's file; nothing of ours is replaced.
@@ -255,12 +281,15 @@ fn create() -> Result<Ring, Refused> {
     // it next enters the kernel (or sleeps, or at the next tick), not by
     // interrupting it: an interrupt per completion halves the throughput of
     // a virtual machine at queue depth 32. TASKRUN_FLAG says when a drainer
-    // should enter to finish its own.
-    let mut flags = IORING_SETUP_CQSIZE
-        | IORING_SETUP_CLAMP
-        | IORING_SETUP_SUBMIT_ALL
-        | IORING_SETUP_COOP_TASKRUN
-        | IORING_SETUP_TASKRUN_FLAG;
+    // should enter to finish its own. A thread that spins on the ring in user
+    // space (fio's userspace_reap) would then see its completions only at its
+    // ticks: the completer interrupts it instead, with membarrier (see
+    // `interrupt_busy_threads`), so COOP_TASKRUN is used only where membarrier can be.
+    let coop = membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+    let mut flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
+    if coop {
+        flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    }
     let (fd, p) = loop {
         // SAFETY: io_uring_params is plain data, valid all-zero.
         let mut p: io_uring_params = unsafe { core::mem::zeroed() };
@@ -335,6 +364,7 @@ fn create() -> Result<Ring, Refused> {
         cq_tail: at(p.cq_off.tail),
         cq_mask,
         cqes: at(p.cq_off.cqes),
+        coop: p.flags & IORING_SETUP_COOP_TASKRUN != 0,
     };
     // The array maps each SQ slot to the entry of the same index, for good.
     for i in 0..p.sq_entries {
@@ -775,9 +805,12 @@ extern "C" fn completer(_: *mut c_void) -> *mut c_void {
     let Some(ring) = st.ring() else {
         return ptr::null_mut();
     };
+    // Asleep in the ring, it looks each tick for completions that a thread
+    // busy in user space holds (see `kick`).
+    let wait_ns = if ring.coop { TICK_NS } else { IDLE_NS };
     let idle = linux_raw_sys::general::__kernel_timespec {
-        tv_sec: (IDLE_NS / 1_000_000_000) as _,
-        tv_nsec: (IDLE_NS % 1_000_000_000) as _,
+        tv_sec: (wait_ns / 1_000_000_000) as _,
+        tv_nsec: (wait_ns % 1_000_000_000) as _,
     };
     let arg = io_uring_getevents_arg {
         sigmask: 0,
@@ -809,6 +842,7 @@ extern "C" fn completer(_: *mut c_void) -> *mut c_void {
                 if (seen.wrapping_sub(head) as i32) > 0 {
                     try_drain_as(true);
                 }
+                interrupt_busy_threads(&ring);
                 seen = Ring::word(ring.cq_tail).load(Ordering::Acquire);
             } else if timed_out {
                 let leave = st.sq.with(|sq| {
@@ -830,7 +864,7 @@ extern "C" fn completer(_: *mut c_void) -> *mut c_void {
             sync::wait_while(&st.token, |t| t & HELD != 0);
             continue;
         }
-        enter(
+        let r = enter(
             ring.fd,
             0,
             1,
@@ -838,5 +872,8 @@ extern "C" fn completer(_: *mut c_void) -> *mut c_void {
             (&raw const arg).cast(),
             size_of::<io_uring_getevents_arg>(),
         );
+        if r == -libc::ETIME {
+            interrupt_busy_threads(&ring);
+        }
     }
 }
