@@ -219,6 +219,8 @@ pub(crate) struct Req {
     due: bool,
     /// io_uring: the completer must see to its completion (see `uring`).
     pub(crate) needs_drainer: bool,
+    /// io_uring: the ring it went to (`uring`'s lanes).
+    pub(crate) lane: u8,
     /// Link in the executor's queue or poll list.
     pub(crate) next: *mut Req,
     /// Bumped at each use of the record, so the poller never mistakes a
@@ -485,6 +487,7 @@ fn setup_inner(maxevents: u32, ctxp: usize, exec: Exec) -> i32 {
             prio: 0,
             due: false,
             needs_drainer: false,
+            lane: 0,
             next: ptr::null_mut(),
             gen: 0,
         };

@@ -3,36 +3,43 @@
 //! truly asynchronous instead of being done inside `io_submit` as kernel AIO
 //! does it.
 //!
-//! - One io_uring per process, shared by its io_uring contexts: requests go
-//!   in as SQEs (`READV`/`WRITEV` with the RWF flags and priority, `FSYNC`,
-//!   one-shot `POLL_ADD`), one `io_uring_enter` per `io_submit` batch, and
-//!   the CQE's `user_data` names the request record.
+//! - Two io_urings per process (*lanes*), shared by its io_uring contexts:
+//!   requests go in as SQEs (`READV`/`WRITEV` with the RWF flags and
+//!   priority, `FSYNC`, one-shot `POLL_ADD`), one `io_uring_enter` per
+//!   `io_submit` batch, and the CQE's `user_data` names the request record.
+//!   The REAPED lane (COOP_TASKRUN) takes the requests of contexts whose
+//!   program reaps through `io_getevents`: a completion is finished when the
+//!   submitting thread next enters the kernel, which it does to wait for it,
+//!   with no interrupt per completion. The PROMPT lane takes the requests
+//!   that must reach the ring or their eventfd with no library call (contexts
+//!   read directly: QEMU, fio's `userspace_reap`; `IOCB_FLAG_RESFD`): its
+//!   completions interrupt the submitting thread, so they land at once even
+//!   while it spins in user space.
 //! - CQEs become events in the context's ring (the kernel's layout) by one
-//!   *drainer* at a time, the holder of the token: a thread waiting in
-//!   `io_getevents` sleeps in `io_uring_enter` holding it, so at low queue
-//!   depth the waiting thread itself is woken by the completion (one wake-up,
-//!   as with kernel AIO); `io_submit` and `io_getevents` drain what has
-//!   completed (the CQ is shared memory: no system call). Only the holder
-//!   moves the CQ head, so a holder asleep in the kernel cannot miss the CQE
-//!   it waits for; an event posted any other way while it sleeps (an inline
-//!   completion, `io_destroy`) wakes it with a `NOP`.
-//! - One *completer* thread per process drains whenever nobody else does,
-//!   while somebody needs it: requests of contexts nobody has called
-//!   `io_getevents` on (programs that read the ring directly: QEMU, fio's
-//!   `userspace_reap`), requests with an `IOCB_FLAG_RESFD` eventfd, threads
-//!   waiting for a context while another holds the token, and `io_destroy`.
-//!   Otherwise it sleeps on a futex, so a program that reaps with
-//!   `io_getevents` gets its completions with one wake-up, its own. It
-//!   leaves after [`IDLE_NS`] unneeded.
+//!   *drainer* per lane at a time, the holder of its token: a thread waiting
+//!   in `io_getevents` sleeps in the REAPED ring holding its token, so at
+//!   low queue depth the waiting thread itself is woken by the completion
+//!   (one wake-up, as with kernel AIO); `io_submit` and `io_getevents` drain
+//!   what has completed (the CQ is shared memory: no system call). Only the
+//!   holder moves a CQ's head, so a holder asleep in the kernel cannot miss
+//!   the CQE it waits for; an event posted any other way while it sleeps (the
+//!   other lane's, an inline completion, `io_destroy`) wakes it with a `NOP`.
+//! - One *completer* thread per process, while somebody needs it (PROMPT
+//!   requests in flight, threads waiting for a context while another holds
+//!   the token, `io_destroy`), sleeps in the PROMPT ring and drains. Otherwise
+//!   it sleeps on a futex, looking each millisecond while requests are in
+//!   flight for REAPED completions nobody took (a program that stopped
+//!   calling `io_getevents`: its contexts then go to the PROMPT lane), and
+//!   interrupting threads that hold completions while busy in user space
+//!   (membarrier). It leaves after [`IDLE_NS`] with nothing in flight.
 //! - io_uring cancels a thread's queued requests when that thread exits
 //!   (`-ECANCELED`): where a program submits from a thread that then ends,
-//!   the drainer submits such a request again, from its own thread. That is
-//!   why each request keeps duplicates of its descriptors, as for the thread
-//!   engine.
+//!   the drainer submits such a request again, from its own thread, if its
+//!   descriptor still names the same file.
 //! - The state lives in the executor's page, which a forked child gets
-//!   zero-filled: the child sets up a ring of its own and never sees the
+//!   zero-filled: the child sets up rings of its own and never sees the
 //!   parent's completions; the parent's ring mappings are not even inherited
-//!   (`MADV_DONTFORK`), and its descriptor is close-on-exec.
+//!   (`MADV_DONTFORK`), and their descriptors are close-on-exec.
 
 use super::emu::{self, Control, Req, CMD_FDSYNC, CMD_FSYNC, CMD_POLL, CMD_PREAD, CMD_PREADV};
 use super::threads;
@@ -89,6 +96,8 @@ struct Ring {
     cqes: usize,
     /// Set up with COOP_TASKRUN (see [`create`]).
     coop: bool,
+    /// Which lane of [`State`] it is.
+    lane: usize,
 }
 
 impl Ring {
@@ -108,15 +117,29 @@ struct Sq {
     completer: bool,
 }
 
-/// The engine's process state, in the executor's page (zero in a child).
-pub(crate) struct State {
-    /// 0: no ring; 1: being set up; 2: ready.
-    ready: AtomicU32,
+/// One io_uring and what guards it.
+struct Lane {
     ring: UnsafeCell<Ring>,
     sq: Mutex<Sq>,
     /// The drainer's token: [`HELD`], and `sync::WAITERS` when the completer
     /// sleeps until it is free.
     token: AtomicU32,
+}
+
+/// The lane of requests whose program reaps through `io_getevents`: set up
+/// with COOP_TASKRUN, a completion is finished when the submitting thread
+/// next enters the kernel (where it waits for it), without interrupting it.
+const REAPED: usize = 0;
+/// The lane of requests that must reach the ring or their eventfd without a
+/// library call (see [`Req::needs_drainer`]): its completions interrupt the
+/// submitting thread, as kernel AIO's complete without it.
+const PROMPT: usize = 1;
+
+/// The engine's process state, in the executor's page (zero in a child).
+pub(crate) struct State {
+    /// 0: no rings; 1: being set up; 2: ready.
+    ready: AtomicU32,
+    lanes: [Lane; 2],
     /// Why the completer must run: requests in flight that need it, and
     /// threads that rely on it (`sync::WAITERS`: it sleeps on this word).
     need: AtomicU32,
@@ -135,6 +158,28 @@ impl State {
     pub(crate) const fn new() -> State {
         State {
             ready: AtomicU32::new(0),
+            lanes: [Lane::new(), Lane::new()],
+            need: AtomicU32::new(0),
+            pending: AtomicU32::new(0),
+            polls: Mutex::new(ptr::null_mut()),
+        }
+    }
+
+    /// Lane `i` and its ring, once set up.
+    fn lane(&self, i: usize) -> Option<(&Lane, Ring)> {
+        if self.ready.load(Ordering::Acquire) != 2 {
+            return None;
+        }
+        let lane = &self.lanes[i];
+        // SAFETY: written once, before `ready` became 2 (acquired above), and
+        // never again.
+        Some((lane, unsafe { *lane.ring.get() }))
+    }
+}
+
+impl Lane {
+    const fn new() -> Lane {
+        Lane {
             ring: UnsafeCell::new(Ring {
                 fd: -1,
                 sq_head: 0,
@@ -149,25 +194,14 @@ impl State {
                 cq_mask: 0,
                 cqes: 0,
                 coop: false,
+                lane: 0,
             }),
             sq: Mutex::new(Sq {
                 tail: 0,
                 completer: false,
             }),
             token: AtomicU32::new(0),
-            need: AtomicU32::new(0),
-            pending: AtomicU32::new(0),
-            polls: Mutex::new(ptr::null_mut()),
         }
-    }
-
-    fn ring(&self) -> Option<Ring> {
-        if self.ready.load(Ordering::Acquire) != 2 {
-            return None;
-        }
-        // SAFETY: written once, before `ready` became 2 (acquired above), and
-        // never again.
-        Some(unsafe { *self.ring.get() })
     }
 }
 
@@ -196,11 +230,22 @@ pub(crate) fn ensure() -> Result<(), Refused> {
             .compare_exchange(0, 1, Ordering::Acquire, Ordering::Acquire)
         {
             Ok(_) => {
-                let made = create();
-                if let Ok(ring) = made {
-                    // SAFETY: only this thread (which moved `ready` from 0 to
-                    // 1) writes it, and nobody reads it before `ready` is 2.
-                    unsafe { *st.ring.get() = ring };
+                let made = create(REAPED).and_then(|a| match create(PROMPT) {
+                    Ok(b) => Ok((a, b)),
+                    Err(e) => {
+                        // SAFETY: our own ring descriptor, not published
+                        // (its mappings stay: a few pages, once).
+                        unsafe { libc::close(a.fd) };
+                        Err(e)
+                    }
+                });
+                if let Ok((a, b)) = made {
+                    for (lane, ring) in st.lanes.iter().zip([a, b]) {
+                        // SAFETY: only this thread (which moved `ready` from
+                        // 0 to 1) writes them, and nobody reads them before
+                        // `ready` is 2.
+                        unsafe { *lane.ring.get() = ring };
+                    }
                     st.ready.store(2, Ordering::Release);
                     return Ok(());
                 }
@@ -275,17 +320,18 @@ fn map_ring(fd: i32, len: usize, off: u32) -> Option<usize> {
     Some(p as usize)
 }
 
-fn create() -> Result<Ring, Refused> {
+/// Sets up the ring of `lane`.
+fn create(lane: usize) -> Result<Ring, Refused> {
     let _keep = sys::KeepErrno::new();
-    // COOP_TASKRUN: a completion is finished on the submitting thread when
-    // it next enters the kernel (or sleeps, or at the next tick), not by
-    // interrupting it: an interrupt per completion halves the throughput of
-    // a virtual machine at queue depth 32. TASKRUN_FLAG says when a drainer
-    // should enter to finish its own. A thread that spins on the ring in user
-    // space (fio's userspace_reap) would then see its completions only at its
-    // ticks: the completer interrupts it instead, with membarrier (see
-    // `interrupt_busy_threads`), so COOP_TASKRUN is used only where membarrier can be.
-    let coop = membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+    // COOP_TASKRUN (the REAPED lane): a completion is finished on the
+    // submitting thread when it next enters the kernel (or sleeps, or at the
+    // next tick), not by interrupting it: an interrupt per completion halves
+    // the throughput of a virtual machine at queue depth 32. TASKRUN_FLAG
+    // says when a drainer should enter to finish its own. Should a program
+    // stop reaping and spin on the ring meanwhile, the completer interrupts
+    // it with membarrier (`interrupt_busy_threads`); without membarrier, no
+    // COOP_TASKRUN.
+    let coop = lane == REAPED && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
     let mut flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_SUBMIT_ALL;
     if coop {
         flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
@@ -365,6 +411,7 @@ fn create() -> Result<Ring, Refused> {
         cq_mask,
         cqes: at(p.cq_off.cqes),
         coop: p.flags & IORING_SETUP_COOP_TASKRUN != 0,
+        lane,
     };
     // The array maps each SQ slot to the entry of the same index, for good.
     for i in 0..p.sq_entries {
@@ -411,7 +458,7 @@ fn flush_locked(ring: &Ring, sq: &mut Sq) {
             continue;
         }
         // EBUSY/EAGAIN: completions must be taken first, or memory comes back.
-        if try_drain().is_none() {
+        if try_drain_lane(ring.lane, false).is_none() {
             spins += 1;
             threads::sleep_ns(if spins < 10 { 10_000 } else { 1_000_000 });
         }
@@ -462,8 +509,16 @@ fn fill(sqe: &mut io_uring_sqe, r: &Req) {
 /// says whether the completer must see to its completion.
 pub(crate) fn enqueue(req: *mut Req) {
     let Some(st) = state() else { return };
-    let Some(ring) = st.ring() else { return };
     // SAFETY: the submitter's record, handed to us.
+    let lane = if unsafe { (*req).needs_drainer } {
+        PROMPT
+    } else {
+        REAPED
+    };
+    // SAFETY: as above; its lane is ours to set until it is entered.
+    unsafe { (*req).lane = lane as u8 };
+    let Some((lane, ring)) = st.lane(lane) else { return };
+    // SAFETY: as above.
     let r = unsafe { &*req };
     if r.op == CMD_POLL {
         st.polls.with(|head| {
@@ -478,7 +533,7 @@ pub(crate) fn enqueue(req: *mut Req) {
     } else {
         ensure_completer(st);
     }
-    st.sq.with(|sq| fill(next_sqe(&ring, sq), r));
+    lane.sq.with(|sq| fill(next_sqe(&ring, sq), r));
 }
 
 /// One more reason for the completer to run: started or woken if need be.
@@ -492,8 +547,10 @@ fn need_more(st: &State) {
 
 /// Starts the completer if it is not running.
 fn ensure_completer(st: &State) {
-    if st.sq.with(|sq| !core::mem::replace(&mut sq.completer, true)) && !threads::spawn(completer) {
-        st.sq.with(|sq| sq.completer = false);
+    // The flag lives under the first lane's submission lock.
+    let sq = &st.lanes[REAPED].sq;
+    if sq.with(|sq| !core::mem::replace(&mut sq.completer, true)) && !threads::spawn(completer) {
+        sq.with(|sq| sq.completer = false);
     }
 }
 
@@ -519,8 +576,11 @@ pub(crate) fn with_drainer<R>(f: impl FnOnce() -> R) -> R {
 /// inside the call.
 pub(crate) fn kick() {
     let Some(st) = state() else { return };
-    let Some(ring) = st.ring() else { return };
-    st.sq.with(|sq| flush_locked(&ring, sq));
+    for i in [REAPED, PROMPT] {
+        if let Some((lane, ring)) = st.lane(i) {
+            lane.sq.with(|sq| flush_locked(&ring, sq));
+        }
+    }
     try_drain();
 }
 
@@ -528,34 +588,38 @@ pub(crate) fn kick() {
 /// context it waits on some other way than through a CQE).
 pub(crate) fn nudge() {
     let Some(st) = state() else { return };
-    let Some(ring) = st.ring() else { return };
-    st.sq.with(|sq| {
+    let Some((lane, ring)) = st.lane(REAPED) else {
+        return;
+    };
+    lane.sq.with(|sq| {
         next_sqe(&ring, sq).opcode = io_uring_op::IORING_OP_NOP as u8;
         flush_locked(&ring, sq);
     });
 }
 
-/// Takes the token if it is free: Some(whether anything was posted).
-fn try_drain() -> Option<bool> {
-    try_drain_as(false)
+/// Drains each lane whose token is free: whether anything was posted.
+fn try_drain() -> bool {
+    let a = try_drain_lane(REAPED, false);
+    let b = try_drain_lane(PROMPT, false);
+    a == Some(true) || b == Some(true)
 }
 
-/// [`try_drain`]; `lazy`: by the completer's tick, for requests nobody else
-/// took in time.
-fn try_drain_as(lazy: bool) -> Option<bool> {
+/// Takes lane `i`'s token if it is free: Some(whether anything was posted).
+/// `lazy`: by the completer's tick, for requests nobody else took in time.
+fn try_drain_lane(i: usize, lazy: bool) -> Option<bool> {
     let st = state()?;
-    let ring = st.ring()?;
-    if st.token.fetch_or(HELD, Ordering::Acquire) & HELD != 0 {
+    let (lane, ring) = st.lane(i)?;
+    if lane.token.fetch_or(HELD, Ordering::Acquire) & HELD != 0 {
         return None;
     }
     let posted = drain_held(st, &ring, lazy);
-    release(st);
+    release(lane);
     Some(posted)
 }
 
-fn release(st: &State) {
-    let prev = st.token.fetch_and(!HELD, Ordering::Release);
-    sync::wake(&st.token, prev);
+fn release(lane: &Lane) {
+    let prev = lane.token.fetch_and(!HELD, Ordering::Release);
+    sync::wake(&lane.token, prev);
 }
 
 /// Drains the CQ (the caller holds the token): each CQE becomes its
@@ -654,10 +718,12 @@ fn same_file(r: &Req) -> bool {
 
 fn resubmit(req: *mut Req) {
     let Some(st) = state() else { return };
-    let Some(ring) = st.ring() else { return };
     // SAFETY: a record in flight, ours again since its CQE.
     let r = unsafe { &*req };
-    st.sq.with(|sq| {
+    let Some((lane, ring)) = st.lane(r.lane as usize) else {
+        return;
+    };
+    lane.sq.with(|sq| {
         fill(next_sqe(&ring, sq), r);
         flush_locked(&ring, sq);
     });
@@ -697,7 +763,6 @@ fn unlink(head: &mut *mut Req, pick: impl Fn(*mut Req) -> bool) -> *mut Req {
 /// one's event, res 0, comes with its CQE. True when one was.
 pub(crate) fn cancel_polls(ctl: &Control, obj: Option<u64>) -> bool {
     let Some(st) = state() else { return false };
-    let Some(ring) = st.ring() else { return false };
     let me = ctl as *const Control;
     let mut any = false;
     loop {
@@ -712,7 +777,12 @@ pub(crate) fn cancel_polls(ctl: &Control, obj: Option<u64>) -> bool {
             return any;
         }
         any = true;
-        st.sq.with(|sq| {
+        // SAFETY: a record in flight, whose lane was set before it was
+        // entered and never changes.
+        let Some((lane, ring)) = st.lane(unsafe { (*req).lane } as usize) else {
+            return any;
+        };
+        lane.sq.with(|sq| {
             let sqe = next_sqe(&ring, sq);
             sqe.opcode = io_uring_op::IORING_OP_POLL_REMOVE as u8;
             sqe.__bindgen_anon_2 = io_uring_sqe__bindgen_ty_2 { addr: req as u64 };
@@ -724,20 +794,23 @@ pub(crate) fn cancel_polls(ctl: &Control, obj: Option<u64>) -> bool {
     }
 }
 
-/// The token, held by a thread that sleeps in the ring for its events.
+/// The REAPED lane's token, held by a thread that sleeps in its ring for its
+/// events (completions of the PROMPT lane reach it through the completer, and
+/// a nudge).
 pub(crate) struct Hold {
     st: &'static State,
     ring: Ring,
 }
 
-/// Takes the token, when free, to wait in the ring.
+/// Takes the REAPED lane's token, when free, to wait in its ring.
 pub(crate) fn hold() -> Option<Hold> {
     let st = state()?;
-    let ring = st.ring()?;
-    if st.token.fetch_or(HELD, Ordering::Acquire) & HELD != 0 {
+    let (lane, ring) = st.lane(REAPED)?;
+    if lane.token.fetch_or(HELD, Ordering::Acquire) & HELD != 0 {
         return None;
     }
     drain_held(st, &ring, false);
+    try_drain_lane(PROMPT, false);
     Some(Hold { st, ring })
 }
 
@@ -787,30 +860,30 @@ impl Hold {
 impl Drop for Hold {
     fn drop(&mut self) {
         drain_held(self.st, &self.ring, false);
-        release(self.st);
+        release(&self.st.lanes[REAPED]);
+        try_drain_lane(PROMPT, false);
     }
 }
 
 /// Drains what is there, if nobody else is: true when an event was posted.
 pub(crate) fn help() -> bool {
-    try_drain().unwrap_or(false)
+    try_drain()
 }
 
-/// The completer: while needed, sleeps in the ring and drains whenever the
-/// token is free; unneeded, sleeps on `need`, and leaves after [`IDLE_NS`].
+/// The completer: while needed, sleeps in the PROMPT lane's ring and drains
+/// it (and the other lane, when its token is free); unneeded, sleeps on
+/// `need`, looking each tick at the REAPED lane for completions nobody took,
+/// while requests are in flight; leaves after [`IDLE_NS`] with none.
 extern "C" fn completer(_: *mut c_void) -> *mut c_void {
     let Some(st) = state() else {
         return ptr::null_mut();
     };
-    let Some(ring) = st.ring() else {
+    let (Some((prompt, ring)), Some((_, reaped))) = (st.lane(PROMPT), st.lane(REAPED)) else {
         return ptr::null_mut();
     };
-    // Asleep in the ring, it looks each tick for completions that a thread
-    // busy in user space holds (see `kick`).
-    let wait_ns = if ring.coop { TICK_NS } else { IDLE_NS };
     let idle = linux_raw_sys::general::__kernel_timespec {
-        tv_sec: (wait_ns / 1_000_000_000) as _,
-        tv_nsec: (wait_ns % 1_000_000_000) as _,
+        tv_sec: (IDLE_NS / 1_000_000_000) as _,
+        tv_nsec: (IDLE_NS % 1_000_000_000) as _,
     };
     let arg = io_uring_getevents_arg {
         sigmask: 0,
@@ -818,8 +891,8 @@ extern "C" fn completer(_: *mut c_void) -> *mut c_void {
         min_wait_usec: 0,
         ts: &raw const idle as u64,
     };
-    // The CQ's tail at the previous tick: entries before it that are still
-    // there have waited a whole tick.
+    // The REAPED CQ's tail at the previous tick: entries before it that are
+    // still there have waited a whole tick.
     let mut seen = 0u32;
     loop {
         let v = st.need.load(Ordering::Acquire);
@@ -838,14 +911,14 @@ extern "C" fn completer(_: *mut c_void) -> *mut c_void {
             let timed_out =
                 sys::futex_wait_for(&st.need, v | sync::WAITERS, if lazy { TICK_NS } else { IDLE_NS });
             if timed_out && lazy {
-                let head = Ring::word(ring.cq_head).load(Ordering::Acquire);
+                let head = Ring::word(reaped.cq_head).load(Ordering::Acquire);
                 if (seen.wrapping_sub(head) as i32) > 0 {
-                    try_drain_as(true);
+                    try_drain_lane(REAPED, true);
                 }
-                interrupt_busy_threads(&ring);
-                seen = Ring::word(ring.cq_tail).load(Ordering::Acquire);
+                interrupt_busy_threads(&reaped);
+                seen = Ring::word(reaped.cq_tail).load(Ordering::Acquire);
             } else if timed_out {
-                let leave = st.sq.with(|sq| {
+                let leave = st.lanes[REAPED].sq.with(|sq| {
                     let leave = st.need.load(Ordering::Acquire) & !sync::WAITERS == 0
                         && st.pending.load(Ordering::Acquire) == 0;
                     sq.completer &= !leave;
@@ -859,12 +932,13 @@ extern "C" fn completer(_: *mut c_void) -> *mut c_void {
         }
         // Anything already there first: the kernel wakes a sleeper only for
         // what completes after it went to sleep.
-        if try_drain().is_none() {
-            // A waiter holds the token and drains: wait until it is done.
-            sync::wait_while(&st.token, |t| t & HELD != 0);
+        try_drain_lane(REAPED, false);
+        if try_drain_lane(PROMPT, false).is_none() {
+            // Another thread drains it: wait until it is done.
+            sync::wait_while(&prompt.token, |t| t & HELD != 0);
             continue;
         }
-        let r = enter(
+        enter(
             ring.fd,
             0,
             1,
@@ -872,8 +946,5 @@ extern "C" fn completer(_: *mut c_void) -> *mut c_void {
             (&raw const arg).cast(),
             size_of::<io_uring_getevents_arg>(),
         );
-        if r == -libc::ETIME {
-            interrupt_busy_threads(&ring);
-        }
     }
 }
