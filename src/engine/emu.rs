@@ -221,6 +221,10 @@ pub(crate) struct Req {
     pub(crate) needs_drainer: bool,
     /// io_uring: the ring it went to (`uring`'s lanes).
     pub(crate) lane: u8,
+    /// io_uring: bumped (release) once the record is written and its SQE
+    /// queued, read (acquire) by whoever takes its CQE. The kernel orders the
+    /// two already; this makes the order one that ThreadSanitizer sees too.
+    pub(crate) handed: AtomicU32,
     /// Link in the executor's queue or poll list.
     pub(crate) next: *mut Req,
     /// Bumped at each use of the record, so the poller never mistakes a
@@ -488,6 +492,7 @@ fn setup_inner(maxevents: u32, ctxp: usize, exec: Exec) -> i32 {
             due: false,
             needs_drainer: false,
             lane: 0,
+            handed: AtomicU32::new(0),
             next: ptr::null_mut(),
             gen: 0,
         };

@@ -534,6 +534,7 @@ pub(crate) fn enqueue(req: *mut Req) {
         ensure_completer(st);
     }
     lane.sq.with(|sq| fill(next_sqe(&ring, sq), r));
+    r.handed.fetch_add(1, Ordering::Release);
 }
 
 /// One more reason for the completer to run: started or woken if need be.
@@ -665,6 +666,7 @@ fn complete(st: &State, req: *mut Req, res: i32, lazy: bool) -> bool {
     // SAFETY: `user_data` of our SQEs: a record in flight, whose context
     // cannot go (io_destroy waits for it), held by the kernel until now.
     let r = unsafe { &*req };
+    r.handed.load(Ordering::Acquire);
     let mut res = i64::from(res);
     if r.op == CMD_POLL {
         // Submitted again only while still listed, under the list's lock, so
@@ -727,6 +729,7 @@ fn resubmit(req: *mut Req) {
         fill(next_sqe(&ring, sq), r);
         flush_locked(&ring, sq);
     });
+    r.handed.fetch_add(1, Ordering::Release);
 }
 
 fn listed_in(head: *mut Req, req: *mut Req) -> *mut Req {
