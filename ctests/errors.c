@@ -225,10 +225,12 @@ static void mode_errors(const char *where, int ro, int wo)
 	CALL("  io_submit(pwrite on O_RDONLY fd)", io_submit(ctx, 1, cbs));
 	io_prep_pread(&cb, wo, (void *)-4096L, 16, 0);
 	CALL("  io_submit(pread on O_WRONLY fd, buffer past the address space)", io_submit(ctx, 1, cbs));
-	io_prep_preadv(&cb, wo, (struct iovec *)16, 1, 0);
-	CALL("  io_submit(preadv on O_WRONLY fd, unreadable iovec array)", io_submit(ctx, 1, cbs));
-	io_prep_pwritev(&cb, ro, &bad_iov, 1, -1);
-	CALL("  io_submit(pwritev on O_RDONLY fd, negative offset)", io_submit(ctx, 1, cbs));
+	if (!under_valgrind()) { /* valgrind reads the iovecs itself, and faults */
+		io_prep_preadv(&cb, wo, (struct iovec *)16, 1, 0);
+		CALL("  io_submit(preadv on O_WRONLY fd, unreadable iovec array)", io_submit(ctx, 1, cbs));
+		io_prep_pwritev(&cb, ro, &bad_iov, 1, -1);
+		CALL("  io_submit(pwritev on O_RDONLY fd, negative offset)", io_submit(ctx, 1, cbs));
+	}
 	io_prep_pread(&cb, ro, (void *)-4096L, 16, 0);
 	CALL("  io_submit(pread, buffer past the address space)", io_submit(ctx, 1, cbs));
 	io_prep_pread(&cb, ro, buf, 16, -1);
