@@ -48,8 +48,28 @@ enum Work {
 }
 
 trait Side {
-    /// One slice of `d`; returns the operations done.
-    fn slice(&mut self, d: Duration) -> u64;
+    fn work(&self) -> Work;
+    /// One batch of polls submitted and reaped; the operations done.
+    fn poll_round(&mut self) -> u64;
+    /// Reaps what has completed (at least one), resubmitting it if asked.
+    fn read_round(&mut self, resubmit: bool) -> u64;
+    /// Submits every read (at a fresh random offset).
+    fn start_reads(&mut self);
+    fn in_flight(&self) -> usize;
+
+    /// One slice of `d`, left with nothing in flight; the operations done.
+    fn slice(&mut self, d: Duration) -> u64 {
+        let end = Instant::now() + d;
+        if self.work() == Work::Poll {
+            return until(end, || self.poll_round());
+        }
+        self.start_reads();
+        let mut ops = until(end, || self.read_round(true));
+        while self.in_flight() > 0 {
+            ops += self.read_round(false);
+        }
+        ops
+    }
 }
 
 fn fail(what: &str, r: i64) -> ! {
@@ -212,23 +232,24 @@ fn until(end: Instant, mut round: impl FnMut() -> u64) -> u64 {
 }
 
 impl Side for CSide {
-    fn slice(&mut self, d: Duration) -> u64 {
-        let end = Instant::now() + d;
-        let mut ops = 0;
-        if self.work == Work::Poll {
-            ops += until(end, || self.poll_round());
-        } else {
-            for i in 0..self.n {
-                self.prep_read(i);
-                self.cbp[i] = &raw mut self.cbs[i];
-            }
-            self.submit_all(self.n);
-            ops += until(end, || self.read_round(true));
-            while self.inflight > 0 {
-                ops += self.read_round(false);
-            }
+    fn work(&self) -> Work {
+        self.work
+    }
+    fn poll_round(&mut self) -> u64 {
+        CSide::poll_round(self)
+    }
+    fn read_round(&mut self, resubmit: bool) -> u64 {
+        CSide::read_round(self, resubmit)
+    }
+    fn start_reads(&mut self) {
+        for i in 0..self.n {
+            self.prep_read(i);
+            self.cbp[i] = &raw mut self.cbs[i];
         }
-        ops
+        self.submit_all(self.n);
+    }
+    fn in_flight(&self) -> usize {
+        self.inflight
     }
 }
 
@@ -240,19 +261,24 @@ impl Drop for CSide {
 }
 
 /// The safe API doing the same work.
-struct SafeSide<F: std::os::fd::AsFd + Send + Sync + 'static> {
+struct SafeSide {
     ctx: Context,
     work: Work,
     n: usize,
-    file: Arc<F>,
     blocks: u64,
     rng: Rng,
     reqs: Vec<Request<AlignedBuf>>,
     done: Vec<Completion<AlignedBuf>>,
 }
 
-impl<F: std::os::fd::AsFd + Send + Sync + 'static> SafeSide<F> {
-    fn new(work: Work, n: usize, file: Arc<F>, blocks: u64) -> Self {
+impl SafeSide {
+    /// The requests, made once and reused, each keep the file open.
+    fn new<F: std::os::fd::AsFd + Send + Sync + 'static>(
+        work: Work,
+        n: usize,
+        file: Arc<F>,
+        blocks: u64,
+    ) -> Self {
         let ctx =
             Context::new(n).unwrap_or_else(|e| fail("Context::new", e.raw_os_error().unwrap_or(0).into()));
         let reqs = (0..n)
@@ -265,7 +291,6 @@ impl<F: std::os::fd::AsFd + Send + Sync + 'static> SafeSide<F> {
             ctx,
             work,
             n,
-            file,
             blocks,
             rng: Rng(0x9e37_79b9_7f4a_7c15),
             reqs,
@@ -321,24 +346,24 @@ impl<F: std::os::fd::AsFd + Send + Sync + 'static> SafeSide<F> {
     }
 }
 
-impl<F: std::os::fd::AsFd + Send + Sync + 'static> Side for SafeSide<F> {
-    fn slice(&mut self, d: Duration) -> u64 {
-        let end = Instant::now() + d;
-        let mut ops = 0;
-        if self.work == Work::Poll {
-            ops += until(end, || self.poll_round());
-        } else {
-            for r in self.reqs.iter_mut() {
-                r.set_offset((self.rng.next() % self.blocks) * BS as u64);
-            }
-            self.submit_all();
-            ops += until(end, || self.read_round(true));
-            while self.ctx.in_flight() > 0 {
-                ops += self.read_round(false);
-            }
+impl Side for SafeSide {
+    fn work(&self) -> Work {
+        self.work
+    }
+    fn poll_round(&mut self) -> u64 {
+        SafeSide::poll_round(self)
+    }
+    fn read_round(&mut self, resubmit: bool) -> u64 {
+        SafeSide::read_round(self, resubmit)
+    }
+    fn start_reads(&mut self) {
+        for r in self.reqs.iter_mut() {
+            r.set_offset((self.rng.next() % self.blocks) * BS as u64);
         }
-        let _ = &self.file;
-        ops
+        self.submit_all();
+    }
+    fn in_flight(&self) -> usize {
+        self.ctx.in_flight()
     }
 }
 
