@@ -57,7 +57,7 @@ use linux_raw_sys::io_uring::{
     io_uring_cqe, io_uring_getevents_arg, io_uring_op, io_uring_params, io_uring_sqe,
     io_uring_sqe__bindgen_ty_1, io_uring_sqe__bindgen_ty_2, io_uring_sqe__bindgen_ty_3, IORING_ENTER_EXT_ARG,
     IORING_ENTER_GETEVENTS, IORING_FEAT_EXT_ARG, IORING_FEAT_NODROP, IORING_FEAT_SINGLE_MMAP,
-    IORING_FSYNC_DATASYNC, IORING_OFF_CQ_RING, IORING_OFF_SQES, IORING_OFF_SQ_RING, IORING_SETUP_CLAMP,
+    IORING_FSYNC_DATASYNC, IORING_OFF_SQES, IORING_OFF_SQ_RING, IORING_SETUP_CLAMP,
     IORING_SETUP_COOP_TASKRUN, IORING_SETUP_CQSIZE, IORING_SETUP_SUBMIT_ALL, IORING_SETUP_TASKRUN_FLAG,
     IORING_SQ_CQ_OVERFLOW, IORING_SQ_TASKRUN,
 };
@@ -113,8 +113,6 @@ impl Ring {
 struct Sq {
     /// Our tail: entries written, not yet published.
     tail: u32,
-    /// Whether the completer thread runs.
-    completer: bool,
 }
 
 /// One io_uring and what guards it.
@@ -140,6 +138,9 @@ pub(crate) struct State {
     /// 0: no rings; 1: being set up; 2: ready.
     ready: AtomicU32,
     lanes: [Lane; 2],
+    /// Whether the completer thread runs (it clears it, under this lock, only
+    /// when it finds itself unneeded).
+    completer: Mutex<bool>,
     /// Why the completer must run: requests in flight that need it, and
     /// threads that rely on it (`sync::WAITERS`: it sleeps on this word).
     need: AtomicU32,
@@ -159,6 +160,7 @@ impl State {
         State {
             ready: AtomicU32::new(0),
             lanes: [Lane::new(), Lane::new()],
+            completer: Mutex::new(false),
             need: AtomicU32::new(0),
             pending: AtomicU32::new(0),
             polls: Mutex::new(ptr::null_mut()),
@@ -196,10 +198,7 @@ impl Lane {
                 coop: false,
                 lane: 0,
             }),
-            sq: Mutex::new(Sq {
-                tail: 0,
-                completer: false,
-            }),
+            sq: Mutex::new(Sq { tail: 0 }),
             token: AtomicU32::new(0),
         }
     }
@@ -379,10 +378,10 @@ fn create(lane: usize) -> Result<Ring, Refused> {
     }
     let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
     let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * size_of::<io_uring_cqe>();
+    // One mapping holds both rings (IORING_FEAT_SINGLE_MMAP).
     let Some(rings) = map_ring(fd, sq_len.max(cq_len), IORING_OFF_SQ_RING) else {
         return refuse(libc::ENOMEM, "cannot map the io_uring rings");
     };
-    let _ = IORING_OFF_CQ_RING; // one mapping holds both (IORING_FEAT_SINGLE_MMAP)
     let Some(sqes) = map_ring(
         fd,
         p.sq_entries as usize * size_of::<io_uring_sqe>(),
@@ -548,10 +547,8 @@ fn need_more(st: &State) {
 
 /// Starts the completer if it is not running.
 fn ensure_completer(st: &State) {
-    // The flag lives under the first lane's submission lock.
-    let sq = &st.lanes[REAPED].sq;
-    if sq.with(|sq| !core::mem::replace(&mut sq.completer, true)) && !threads::spawn(completer) {
-        sq.with(|sq| sq.completer = false);
+    if st.completer.with(|running| !core::mem::replace(running, true)) && !threads::spawn(completer) {
+        st.completer.with(|running| *running = false);
     }
 }
 
@@ -582,7 +579,7 @@ pub(crate) fn kick() {
             lane.sq.with(|sq| flush_locked(&ring, sq));
         }
     }
-    try_drain();
+    help();
 }
 
 /// Wakes the thread sleeping in the ring with the token (an event reached a
@@ -599,7 +596,7 @@ pub(crate) fn nudge() {
 }
 
 /// Drains each lane whose token is free: whether anything was posted.
-fn try_drain() -> bool {
+pub(crate) fn help() -> bool {
     let a = try_drain_lane(REAPED, false);
     let b = try_drain_lane(PROMPT, false);
     a == Some(true) || b == Some(true)
@@ -868,11 +865,6 @@ impl Drop for Hold {
     }
 }
 
-/// Drains what is there, if nobody else is: true when an event was posted.
-pub(crate) fn help() -> bool {
-    try_drain()
-}
-
 /// The completer: while needed, sleeps in the PROMPT lane's ring and drains
 /// it (and the other lane, when its token is free); unneeded, sleeps on
 /// `need`, looking each tick at the REAPED lane for completions nobody took,
@@ -921,10 +913,10 @@ extern "C" fn completer(_: *mut c_void) -> *mut c_void {
                 interrupt_busy_threads(&reaped);
                 seen = Ring::word(reaped.cq_tail).load(Ordering::Acquire);
             } else if timed_out {
-                let leave = st.lanes[REAPED].sq.with(|sq| {
+                let leave = st.completer.with(|running| {
                     let leave = st.need.load(Ordering::Acquire) & !sync::WAITERS == 0
                         && st.pending.load(Ordering::Acquire) == 0;
-                    sq.completer &= !leave;
+                    *running &= !leave;
                     leave
                 });
                 if leave {
