@@ -150,8 +150,9 @@ static inline const char *resname(unsigned long res)
  * process is inside system call `nr`, as /proc/self/task/TID/syscall shows.
  * Lets a test deliver a signal or destroy a context while another thread
  * really is blocked in the kernel, whatever the machine's load. Our library's
- * user-space engines wait in ppoll(2) inside io_getevents, which counts as
- * well (these programs never call ppoll themselves).
+ * user-space engines wait in futex(2) or io_uring_enter(2) inside
+ * io_getevents, which counts as well (the waiting threads of these programs
+ * make no such call themselves).
  */
 static inline void wait_in_syscall(pid_t tid, long nr)
 {
@@ -164,9 +165,9 @@ static inline void wait_in_syscall(pid_t tid, long nr)
 		long cur = -2;
 		int got = fscanf(f, "%ld", &cur);
 		fclose(f);
-		/* A user-space engine sleeps in ppoll (thread engine) or
-		 * io_uring_enter (io_uring engine) inside io_getevents. */
-		if (got == 1 && (cur == nr || cur == SYS_ppoll || cur == SYS_io_uring_enter)) {
+		/* A user-space engine sleeps in futex, or io_uring_enter (the
+		 * io_uring engine's drainer), inside io_getevents. */
+		if (got == 1 && (cur == nr || cur == SYS_futex || cur == SYS_io_uring_enter)) {
 			/* Give it a moment to go to sleep inside the call (not needed
 			 * for correctness: a signal or destroy anywhere in it counts). */
 			sleep_ms(20);

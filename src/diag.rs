@@ -18,7 +18,7 @@ use crate::{config, procfs};
 use core::ffi::CStr;
 
 /// Longest line written; longer explanations are cut.
-const LINE_MAX: usize = 512;
+const LINE_MAX: usize = 1024;
 
 /// A line being built for stderr, piece by piece (no `core::fmt`: its
 /// machinery alone would be a tenth of the library).
@@ -266,6 +266,33 @@ pub(crate) fn engine(name: &str, why: Option<&str>) {
     if let Some(why) = why {
         line.str(": ").str(why);
     }
+    line.send();
+}
+
+/// Says why `auto` gives the kernel's refusal instead of falling back: the
+/// program imports no reaping entry point (debugging on only).
+#[cold]
+pub(crate) fn no_fallback(why: &str) {
+    if !config::debug() {
+        return;
+    }
+    let _keep = KeepErrno::new();
+    let mut line = Line::say();
+    line.str("io_setup: ")
+        .str(why)
+        .str("; no fallback: this program imports no io_getevents, io_pgetevents, io_queue_run or io_queue_wait, so it reaps on its own (reading the ring, or with the io_getevents system call, which no user-space engine can answer): it gets the kernel's answer, as with libaio (LIBAIO_RS_ENGINE=io_uring or threads gives a ring reader an engine)");
+    line.send();
+}
+
+/// Says, always, that a forced user-space engine serves a program that
+/// imports no reaping entry point.
+#[cold]
+pub(crate) fn reaps_on_its_own(engine: &str) {
+    let _keep = KeepErrno::new();
+    let mut line = Line::say();
+    line.str("LIBAIO_RS_ENGINE=")
+        .str(engine)
+        .str(": this program imports no io_getevents: if it reads the completion ring itself it works; if it calls the io_getevents system call itself it cannot (the kernel does not know a user-space context: -EINVAL)");
     line.send();
 }
 

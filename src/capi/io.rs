@@ -2,7 +2,7 @@
 //! `io_cancel`, `io_getevents` and `io_pgetevents`.
 
 use crate::abi::{io_context_t, io_event, io_sigset, iocb, KERNEL_SIGSET_BYTES};
-use crate::engine::{self, emu};
+use crate::engine::{self, user};
 use crate::reap::{self, Request};
 use crate::registry;
 use crate::sys::KeepErrno;
@@ -31,7 +31,7 @@ pub unsafe extern "C" fn io_setup(maxevents: c_int, ctxp: *mut io_context_t) -> 
 pub unsafe extern "C" fn io_destroy(ctx: io_context_t) -> c_int {
     let ret = if let Some(pin) = registry::pin_emu(ctx as usize) {
         let _keep = KeepErrno::new();
-        emu::destroy(pin)
+        user::destroy(pin)
     } else {
         // SAFETY: the kernel validates the context.
         engine::unknown_context(reap::destroy(ctx, || unsafe { sys::io_destroy(ctx) }))
@@ -49,7 +49,7 @@ pub unsafe extern "C" fn io_destroy(ctx: io_context_t) -> c_int {
 pub unsafe extern "C" fn io_submit(ctx: io_context_t, nr: c_long, ios: *mut *mut iocb) -> c_int {
     let ret = if let Some(pin) = registry::pin_emu(ctx as usize) {
         let _keep = KeepErrno::new();
-        emu::submit(&pin, nr, ios as usize)
+        user::submit::submit(&pin, nr, ios as usize)
     } else {
         // SAFETY: the kernel validates all three.
         engine::unknown_context(unsafe { sys::io_submit(ctx, nr, ios) })
@@ -75,7 +75,7 @@ pub unsafe extern "C" fn io_submit(ctx: io_context_t, nr: c_long, ios: *mut *mut
 pub unsafe extern "C" fn io_cancel(ctx: io_context_t, iocb: *mut iocb, evt: *mut io_event) -> c_int {
     let ret = if let Some(pin) = registry::pin_emu(ctx as usize) {
         let _keep = KeepErrno::new();
-        emu::cancel(&pin, iocb as usize)
+        user::cancel(&pin, iocb as usize)
     } else {
         // SAFETY: the kernel validates all three.
         engine::unknown_context_cancel(unsafe { sys::io_cancel(ctx, iocb, evt) }, iocb as usize)
@@ -107,7 +107,7 @@ pub unsafe extern "C" fn io_getevents(
     if let Some(pin) = registry::pin_emu(ctx as usize) {
         let _keep = KeepErrno::new();
         // SAFETY: the caller's arguments; `timeout` is read as libaio reads it.
-        let ret = unsafe { emu::getevents(&pin, min_nr, nr, events, timeout, core::ptr::null()) };
+        let ret = unsafe { user::wait::getevents(&pin, min_nr, nr, events, timeout, core::ptr::null()) };
         diag::failed("io_getevents", ret);
         return ret;
     }
@@ -147,7 +147,7 @@ pub unsafe extern "C" fn io_pgetevents(
         let _keep = KeepErrno::new();
         // SAFETY: the caller's arguments; `timeout` is read as libaio reads
         // it, `sigmask` by the kernel while waiting.
-        let ret = unsafe { emu::getevents(&pin, min_nr, nr, events, timeout, sigmask) };
+        let ret = unsafe { user::wait::getevents(&pin, min_nr, nr, events, timeout, sigmask) };
         diag::failed("io_pgetevents", ret);
         return ret;
     }

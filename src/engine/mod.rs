@@ -1,32 +1,40 @@
 //! Engines: who carries out the requests of a context.
 //!
 //! - kernel AIO (`reap.rs` and the raw system calls): exactly libaio's path;
-//! - user-space contexts (`emu`): the context is a ring of ours, laid out as
-//!   the kernel's `struct aio_ring`, so programs that read it directly (QEMU,
-//!   fio's `userspace_reap`) work unchanged; requests are checked as the
-//!   kernel checks them and carried out by an executor:
-//!   - `threads`: a bounded pool of worker threads and one poller thread;
-//!   - `uring`: the process's io_uring, and one completer thread.
+//! - user-space contexts (`user`): the context is a ring of ours, laid out
+//!   as the kernel's `struct aio_ring`, so programs that read it directly
+//!   (QEMU, fio) work unchanged; requests are checked as the kernel checks
+//!   them and carried out by an executor (`user::Executor`):
+//!   - `threads`: a bounded pool of worker threads;
+//!   - `uring`: the process's io_uring;
+//!   - and for both, `service`: the thread that waits for polls and does
+//!     what no program thread is there to do.
+//!
+//! Files reach the engines' threads through `channel`, in descriptor tables
+//! of their own; what must not leak into a forked child lives in `process`.
 //!
 //! `LIBAIO_RS_ENGINE` picks the engine of each new context (see `config`);
 //! in `auto` mode a context falls back when kernel AIO answers `io_setup`
 //! with `ENOSYS` or `EPERM` (no kernel AIO, or a seccomp filter refusing it),
 //! and on `EAGAIN` with `LIBAIO_RS_FALLBACK_EAGAIN=1`: to io_uring, or to the
-//! thread engine where io_uring is refused too.
+//! thread engine where io_uring is refused too; but only for a program that
+//! reaps through the library (`reapers`).
 //! The entry points find a user-space context by its address in the registry;
 //! every other value goes to the kernel, as before.
 
-pub(crate) mod emu;
-pub(crate) mod files;
+pub(crate) mod channel;
+pub(crate) mod process;
+pub(crate) mod reapers;
+pub(crate) mod service;
 pub(crate) mod threads;
 pub(crate) mod uring;
+pub(crate) mod user;
 
 use crate::abi::io_context_t;
 use crate::config::{self, EngineMode};
 use crate::{diag, registry, sys};
 use core::mem::size_of;
 use core::sync::atomic::{AtomicBool, Ordering};
-use emu::Exec;
 
 /// Set once a context fell back because kernel AIO was refused: calls on
 /// contexts that are not ours then get the kernel's answer for an unknown
@@ -49,15 +57,21 @@ pub(crate) unsafe fn setup(maxevents: i32, ctxp: *mut io_context_t) -> i32 {
 /// through the kernel's checked copies (never dereferenced here).
 pub(crate) unsafe fn setup_with(mode: EngineMode, maxevents: i32, ctxp: *mut io_context_t) -> i32 {
     match mode {
-        EngineMode::Threads => return emu::setup(maxevents, ctxp, "LIBAIO_RS_ENGINE=threads", Exec::Threads),
+        EngineMode::Threads => {
+            warn_unless_reaping("threads");
+            return user::setup(maxevents, ctxp, "LIBAIO_RS_ENGINE=threads", &threads::ENGINE);
+        }
         EngineMode::IoUring => {
             return match uring::ensure() {
-                Ok(()) => emu::setup(maxevents, ctxp, "LIBAIO_RS_ENGINE=io_uring", Exec::Uring),
+                Ok(()) => {
+                    warn_unless_reaping("io_uring");
+                    user::setup(maxevents, ctxp, "LIBAIO_RS_ENGINE=io_uring", &uring::ENGINE)
+                }
                 Err(refused) => {
                     diag::engine_refused("io_uring", refused.why);
                     -refused.errno
                 }
-            }
+            };
         }
         EngineMode::Auto | EngineMode::Kernel => {}
     }
@@ -81,19 +95,33 @@ pub(crate) unsafe fn setup_with(mode: EngineMode, maxevents: i32, ctxp: *mut io_
             _ => None,
         };
         if let Some(why) = why {
+            if !reapers::through_library() {
+                diag::no_fallback(why);
+                return ret;
+            }
             if ret != -libc::EAGAIN {
                 KERNEL_REFUSED.store(true, Ordering::Relaxed);
             }
             return match uring::ensure() {
-                Ok(()) => emu::setup(maxevents, ctxp, why, Exec::Uring),
+                Ok(()) => user::setup(maxevents, ctxp, why, &uring::ENGINE),
                 Err(refused) => {
                     diag::engine_refused("io_uring", refused.why);
-                    emu::setup(maxevents, ctxp, why, Exec::Threads)
+                    user::setup(maxevents, ctxp, why, &threads::ENGINE)
                 }
             };
         }
     }
     ret
+}
+
+/// A user-space engine asked for a program that imports no reaping entry
+/// point: it works if the program reads the ring, not if it calls the
+/// kernel's `io_getevents` itself. Said once, on stderr, always.
+fn warn_unless_reaping(engine: &str) {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if !SAID.load(Ordering::Relaxed) && !reapers::through_library() && !SAID.swap(true, Ordering::Relaxed) {
+        diag::reaps_on_its_own(engine);
+    }
 }
 
 /// Whether the kernel's answer `ret` to a call on a context that is not ours
@@ -119,7 +147,7 @@ pub(crate) fn unknown_context(ret: i32) -> i32 {
 /// Whether `len` bytes at `p` can be read (through the kernel's checked copy).
 fn readable(p: usize, len: usize) -> bool {
     let mut buf = [0u8; 16];
-    threads::pid().is_some_and(|pid| sys::read_user(pid, p, &mut buf[..len]) == len)
+    process::pid().is_some_and(|pid| sys::read_user(pid, p, &mut buf[..len]) == len)
 }
 
 /// [`unknown_context`] for `io_getevents`/`io_pgetevents`, which the kernel
@@ -144,7 +172,7 @@ pub(crate) fn unknown_context_cancel(ret: i32, iocb: usize) -> i32 {
     if !refused(ret) {
         return ret;
     }
-    if !readable(iocb + emu::KEY_OFFSET, 4) {
+    if !readable(iocb + user::iocb::KEY_OFFSET, 4) {
         return -libc::EFAULT;
     }
     -libc::EINVAL

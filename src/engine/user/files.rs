@@ -9,6 +9,7 @@
 //! the process, by device number: a wrong guess would only make a request
 //! run inside `io_submit` or outside it, never change its result.
 
+use crate::sys::fd;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// A descriptor's file, as `fstat` saw it.
@@ -22,7 +23,6 @@ pub(crate) struct Stat {
     /// No block allocated: a file made by `ftruncate`, all hole.
     pub(crate) sparse: bool,
     pub(crate) dev: u64,
-    pub(crate) ino: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -119,39 +119,26 @@ fn remember_in_memory(dev: u64, memory: bool) {
 }
 /// The descriptor's open flags (`F_GETFL`), or EBADF.
 fn fd_flags(fd: i32) -> Result<i32, i32> {
-    // SAFETY: F_GETFL has no memory argument.
-    let f = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if f < 0 {
-        Err(libc::EBADF)
-    } else {
-        Ok(f)
-    }
+    fd::flags(fd).map_err(|_| libc::EBADF)
 }
 
 /// What `fstat` says of `fd`.
 pub(crate) fn fd_stat(fd: i32) -> Stat {
-    let mut st = core::mem::MaybeUninit::<libc::stat>::zeroed();
-    // SAFETY: fstat writes into our buffer.
-    let r = unsafe { libc::fstat(fd, st.as_mut_ptr()) };
-    if r != 0 {
-        return Stat {
+    match fd::fstat(fd) {
+        Ok(st) => Stat {
+            open: true,
+            kind: st.kind,
+            size: st.size,
+            sparse: st.blocks == 0,
+            dev: st.id.dev,
+        },
+        Err(_) => Stat {
             open: false,
             kind: 0,
             size: 0,
             sparse: false,
             dev: 0,
-            ino: 0,
-        };
-    }
-    // SAFETY: zero-initialised and filled by fstat.
-    let st = unsafe { st.assume_init() };
-    Stat {
-        open: true,
-        kind: st.st_mode & libc::S_IFMT,
-        size: st.st_size,
-        sparse: st.st_blocks == 0,
-        dev: st.st_dev,
-        ino: st.st_ino,
+        },
     }
 }
 
@@ -159,18 +146,27 @@ pub(crate) fn fd_stat(fd: i32) -> Stat {
 fn in_memory_fs(fd: i32) -> bool {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
     const RAMFS_MAGIC: i64 = 0x8584_58f6;
-    let mut st = core::mem::MaybeUninit::<libc::statfs>::zeroed();
-    // SAFETY: fstatfs writes into our buffer.
-    let r = unsafe { libc::fstatfs(fd, st.as_mut_ptr()) };
-    // SAFETY: zero-initialised and maybe filled by fstatfs.
-    let st = unsafe { st.assume_init() };
-    #[allow(clippy::unnecessary_cast)] // f_type is i64 here, narrower elsewhere
-    let t = st.f_type as i64;
-    r == 0 && (t == TMPFS_MAGIC || t == RAMFS_MAGIC)
+    fd::fs_type(fd).is_ok_and(|t| t == TMPFS_MAGIC || t == RAMFS_MAGIC)
 }
 
-/// Whether `fd` is an eventfd (its /proc link says so).
+/// Whether `fd` is an eventfd, as the kernel's `eventfd_ctx_fdget` asks:
+/// its /proc link says so; where /proc is missing (a chroot, a minimal
+/// container), a file of the anonymous-inode file system that takes an
+/// 8-byte write of 0: of those only an eventfd has a write method that
+/// accepts it, and adding 0 changes nothing.
 fn is_eventfd(fd: i32) -> bool {
+    match proc_link_says_eventfd(fd) {
+        Some(answer) => answer,
+        None => {
+            const ANON_INODE_FS_MAGIC: i64 = 0x0904_1934;
+            fd::fs_type(fd).is_ok_and(|t| t == ANON_INODE_FS_MAGIC)
+                && fd::write(fd, &0u64.to_ne_bytes()) == Ok(8)
+        }
+    }
+}
+
+/// What `/proc/self/fd/N` says: None when it cannot be read.
+fn proc_link_says_eventfd(fd: i32) -> Option<bool> {
     let mut path = [0u8; 32];
     let prefix = b"/proc/self/fd/";
     path[..prefix.len()].copy_from_slice(prefix);
@@ -190,5 +186,10 @@ fn is_eventfd(fd: i32) -> bool {
     let mut link = [0u8; 32];
     // SAFETY: a NUL-terminated path of ours and a buffer of ours.
     let n = unsafe { libc::readlink(path.as_ptr().cast(), link.as_mut_ptr().cast(), link.len()) };
-    n > 0 && link[..n as usize] == *b"anon_inode:[eventfd]"
+    if n < 0 {
+        // Not there: no /proc, or the descriptor is not open (then the
+        // other checks answer EBADF before this one matters).
+        return if fd::flags(fd).is_ok() { None } else { Some(false) };
+    }
+    Some(link[..n as usize] == *b"anon_inode:[eventfd]")
 }

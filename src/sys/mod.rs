@@ -1,4 +1,13 @@
-//! The raw kernel AIO system calls.
+//! The system-call layer: every call the library makes goes through here.
+//!
+//! - this file: the raw kernel AIO calls (libaio's own), futex, the checked
+//!   copies of user memory (`process_vm_readv`/`writev`) and mappings;
+//! - [`fd`]: descriptors, channels between descriptor tables, polling, I/O;
+//! - [`uring`]: io_uring's setup, enter and register;
+//! - [`thread`]: starting the library's own threads, and per-thread data.
+//!
+//! The kernel AIO wrappers below keep libaio's convention (`-errno` as an
+//! `int`); everything else returns `Result<_, Errno>`.
 //!
 //! Each wrapper returns the kernel's answer as it is: a non-negative result or
 //! `-errno`. `errno` is never written: on x86_64 and aarch64 the `syscall`
@@ -8,9 +17,17 @@
 //! Every argument is passed to the kernel untouched; pointers from the caller
 //! are never read here, so a bad one gets the kernel's `EFAULT`/`EINVAL`.
 
+pub(crate) mod fd;
+pub(crate) mod thread;
+pub(crate) mod uring;
+
 use crate::abi::{io_context_t, io_event, iocb};
 use core::ffi::{c_long, c_void};
 use core::sync::atomic::AtomicU32;
+
+/// The kernel's error for a failed call (a positive errno value).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Errno(pub(crate) i32);
 
 /// One system call with up to six arguments, returning the raw kernel result.
 ///
@@ -274,24 +291,23 @@ pub(crate) fn futex_wake_addr(addr: usize) {
     unsafe { syscall6(libc::SYS_futex, [addr, op as usize, i32::MAX as usize, 0, 0, 0]) };
 }
 
-/// Wakes up to `n` threads sleeping on `word`.
-pub(crate) fn futex_wake(word: &AtomicU32, n: i32) {
-    let op = libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG;
-    // SAFETY: FUTEX_WAKE only uses the address as a key; nothing is accessed.
-    unsafe {
-        syscall6(
-            libc::SYS_futex,
-            [word.as_ptr() as usize, op as usize, n as usize, 0, 0, 0],
-        )
-    };
+/// How a bounded futex sleep ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Slept {
+    /// Woken, or the word had changed already: look again.
+    Woken,
+    TimedOut,
+    /// A signal handler ran. With a timeout the kernel never restarts the
+    /// wait after a handler, `SA_RESTART` or not, as `io_getevents` is never
+    /// restarted: the caller answers `-EINTR`.
+    Interrupted,
 }
 
-/// Sleeps while `word` holds `expected`, at most `ns` nanoseconds; true when
-/// the time ran out.
-pub(crate) fn futex_wait_for(word: &AtomicU32, expected: u32, ns: u64) -> bool {
+/// Sleeps while `word` holds `expected`, at most `ns` nanoseconds.
+pub(crate) fn futex_sleep(word: &AtomicU32, expected: u32, ns: u64) -> Slept {
     let op = libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG;
     let t = libc::timespec {
-        tv_sec: (ns / 1_000_000_000) as _,
+        tv_sec: (ns / 1_000_000_000).min(i32::MAX as u64) as _,
         tv_nsec: (ns % 1_000_000_000) as _,
     };
     let tp = &raw const t as usize;
@@ -302,7 +318,11 @@ pub(crate) fn futex_wait_for(word: &AtomicU32, expected: u32, ns: u64) -> bool {
             [word.as_ptr() as usize, op as usize, expected as usize, tp, 0, 0],
         )
     };
-    ret == -(libc::ETIMEDOUT as c_long)
+    match -ret as i32 {
+        libc::ETIMEDOUT => Slept::TimedOut,
+        libc::EINTR => Slept::Interrupted,
+        _ => Slept::Woken,
+    }
 }
 
 /// This thread's errno.

@@ -1,0 +1,468 @@
+//! An iocb as the kernel reads it, and the checks `io_submit` makes on it,
+//! in the kernel's order and with its errors (`fs/aio.c`: `io_submit_one`,
+//! `__io_submit_one`, `aio_prep_rw`, `aio_setup_rw`, `rw_verify_area`,
+//! `aio_poll`, `aio_fsync`).
+//!
+//! [`check`] is a function of the decoded iocb and of what an [`Env`] says
+//! about descriptors and memory, so it is tested without system calls. Its
+//! answer is a [`Plan`]: what the request does and where it runs.
+
+use super::Op;
+use core::mem::size_of;
+
+/// The kernel's `struct iocb`, decoded from its 64 bytes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Iocb {
+    pub(crate) data: u64,
+    pub(crate) rw_flags: u32,
+    pub(crate) opcode: u16,
+    pub(crate) reqprio: u16,
+    pub(crate) fd: i32,
+    pub(crate) buf: u64,
+    pub(crate) nbytes: u64,
+    pub(crate) offset: i64,
+    pub(crate) reserved2: u64,
+    pub(crate) flags: u32,
+    pub(crate) resfd: u32,
+}
+
+/// Where `aio_key` sits in the kernel's iocb (after `aio_data`, on the
+/// endian side of the `aio_rw_flags` pair).
+pub(crate) const KEY_OFFSET: usize = if cfg!(target_endian = "little") { 8 } else { 12 };
+const RW_FLAGS_OFFSET: usize = if cfg!(target_endian = "little") { 12 } else { 8 };
+
+/// The kernel's opcodes (`IOCB_CMD_*`, libaio's `IO_CMD_*`).
+mod cmd {
+    use crate::abi::io_iocb_cmd::*;
+    pub(super) const PREAD: u16 = IO_CMD_PREAD as u16;
+    pub(super) const PWRITE: u16 = IO_CMD_PWRITE as u16;
+    pub(super) const FSYNC: u16 = IO_CMD_FSYNC as u16;
+    pub(super) const FDSYNC: u16 = IO_CMD_FDSYNC as u16;
+    pub(super) const POLL: u16 = IO_CMD_POLL as u16;
+    pub(super) const PREADV: u16 = IO_CMD_PREADV as u16;
+    pub(super) const PWRITEV: u16 = IO_CMD_PWRITEV as u16;
+}
+
+/// `IOCB_FLAG_RESFD`: signal `aio_resfd` on completion.
+pub(crate) const FLAG_RESFD: u32 = crate::abi::IOCB_FLAG_RESFD;
+/// `IOCB_FLAG_IOPRIO`: `aio_reqprio` is the request's I/O priority.
+const FLAG_IOPRIO: u32 = 2;
+/// `RWF_*` flags Linux knows (HIPRI, DSYNC, SYNC, NOWAIT, APPEND, NOAPPEND,
+/// ATOMIC, DONTCACHE, NOSIGNAL); whether the file supports one is answered
+/// when the request runs.
+const RWF_KNOWN: u32 = 0x1ff;
+/// `RWF_NOWAIT`: fail rather than block.
+pub(crate) const RWF_NOWAIT: u32 = 0x8;
+/// The kernel's limit on iovec entries (`UIO_MAXIOV`).
+const UIO_MAXIOV: u64 = 1024;
+/// The most one read or write transfers (`MAX_RW_COUNT`).
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
+
+impl Iocb {
+    pub(crate) fn decode(b: &[u8; 64]) -> Iocb {
+        let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap_or([0; 8]));
+        let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap_or([0; 4]));
+        let u16_at = |o: usize| u16::from_ne_bytes(b[o..o + 2].try_into().unwrap_or([0; 2]));
+        Iocb {
+            data: u64_at(0),
+            rw_flags: u32_at(RW_FLAGS_OFFSET),
+            opcode: u16_at(16),
+            reqprio: u16_at(18),
+            fd: u32_at(20) as i32,
+            buf: u64_at(24),
+            nbytes: u64_at(32),
+            offset: u64_at(40) as i64,
+            reserved2: u64_at(48),
+            flags: u32_at(56),
+            resfd: u32_at(60),
+        }
+    }
+
+    /// The eventfd to signal, or -1.
+    pub(crate) fn resfd(&self) -> i32 {
+        if self.flags & FLAG_RESFD != 0 {
+            self.resfd as i32
+        } else {
+            -1
+        }
+    }
+}
+
+/// The checks before a request slot is taken (`io_submit_one`): the
+/// reserved field, and the overflow checks. On a native 32-bit kernel a
+/// buffer address or length wider than a pointer is refused; a 64-bit
+/// kernel running a 32-bit program checks with 64-bit types.
+pub(crate) fn precheck(cb: &Iocb, kernel_is_32_bit: bool) -> Result<(), i32> {
+    if cb.reserved2 != 0 {
+        return Err(libc::EINVAL);
+    }
+    let overflow = if kernel_is_32_bit {
+        cb.buf > u64::from(u32::MAX) || cb.nbytes > u64::from(u32::MAX) || (cb.nbytes as u32 as i32) < 0
+    } else {
+        (cb.nbytes as i64) < 0
+    };
+    if overflow {
+        return Err(libc::EINVAL);
+    }
+    Ok(())
+}
+
+/// What a descriptor's file is, as `fstat` says.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FileFacts {
+    /// Whether the descriptor is open.
+    pub(crate) open: bool,
+    /// `S_IFMT` bits; 0 for an anonymous inode.
+    pub(crate) kind: u32,
+    pub(crate) size: i64,
+    /// No block allocated (all hole).
+    pub(crate) sparse: bool,
+}
+
+/// What the checks ask of the world: descriptors (cached per `io_submit`
+/// call by the real one) and the program's memory (through the kernel's
+/// checked copies).
+pub(crate) trait Env {
+    fn stat(&mut self, fd: i32) -> FileFacts;
+    /// `F_GETFL`, or `Err(EBADF)`.
+    fn flags(&mut self, fd: i32) -> Result<i32, i32>;
+    fn is_eventfd(&mut self, fd: i32) -> bool;
+    /// Whether the file lives in memory (tmpfs), where O_DIRECT is a copy.
+    fn in_memory(&mut self, fd: i32) -> bool;
+    /// The ready mask of `fd` for `events` now (0: not ready).
+    fn poll_now(&mut self, fd: i32, events: i16) -> i16;
+    /// Writes `aio_key` into the program's iocb: false when it cannot be written.
+    fn write_key(&mut self, at: usize) -> bool;
+    /// Copies `n` iovecs of the program's memory at `at` into a buffer the
+    /// env keeps (the request's own copy, as the kernel copies them):
+    /// `ENOMEM` without memory, `EFAULT` when they cannot be read.
+    fn copy_iovecs(&mut self, at: usize, n: usize) -> Result<&[libc::iovec], i32>;
+    /// Whether the caller may use the real-time I/O class.
+    fn privileged(&mut self) -> bool;
+}
+
+/// Where a request is carried out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Where {
+    /// Inside `io_submit`, as the kernel does it there.
+    Here,
+    /// By the executor, after `io_submit` returns.
+    Executor,
+    /// A buffered read on io_uring: tried here without blocking
+    /// (`RWF_NOWAIT`); one that would block goes to io_uring (see `submit`).
+    HereIfCached,
+}
+
+/// What a checked request does.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Plan {
+    Rw {
+        write: bool,
+        /// Vectored: `iovcnt` iovecs copied by [`Env::copy_iovecs`]; else
+        /// the one buffer.
+        vectored: bool,
+        one: libc::iovec,
+        iovcnt: usize,
+        /// The offset, or -1 for a file without one (pipes, sockets).
+        offset: i64,
+        rw_flags: u32,
+        prio: u16,
+        /// Not O_DIRECT.
+        buffered: bool,
+        at: Where,
+        /// The open mode was checked (not for a file in memory: the I/O
+        /// answers EBADF, which `io_submit` must then give).
+        mode_checked: bool,
+    },
+    Sync {
+        data_only: bool,
+    },
+    Poll {
+        events: i16,
+        kind: u32,
+        /// The mask ready now (the kernel completes the request inside
+        /// `io_submit`), or 0: it waits.
+        ready: i16,
+    },
+}
+
+impl Plan {
+    pub(crate) fn op(&self) -> Op {
+        match *self {
+            Plan::Rw { write: true, .. } => Op::Write,
+            Plan::Rw { write: false, .. } => Op::Read,
+            Plan::Sync { data_only: false } => Op::Fsync,
+            Plan::Sync { data_only: true } => Op::Fdsync,
+            Plan::Poll { .. } => Op::Poll,
+        }
+    }
+}
+
+/// The engine's view of the machine, for the checks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// The highest user address plus one (`access_ok`).
+    pub(crate) task_size: u64,
+    /// A native 32-bit kernel (its overflow checks are 32-bit).
+    pub(crate) kernel_32: bool,
+    /// io_uring runs buffered I/O that would block (else it runs here, as
+    /// kernel AIO runs it).
+    pub(crate) async_buffered: bool,
+}
+
+fn is_seekable(kind: u32) -> bool {
+    kind == libc::S_IFREG || kind == libc::S_IFBLK
+}
+
+/// The kernel's `__io_submit_one` after the request slot is taken: the
+/// checks, in the kernel's order, and the plan.
+pub(crate) fn check(cb: &Iocb, user_iocb: usize, env: &mut impl Env, lim: Limits) -> Result<Plan, i32> {
+    // The file (fget: EBADF, also for an O_PATH descriptor). Its open flags
+    // cost a system call, which a read or write of a file in memory does
+    // without: done here and now whatever the engine, the I/O itself answers
+    // EBADF; only if another check fails first are the flags asked, to put
+    // EBADF first as the kernel does.
+    let st = env.stat(cb.fd);
+    if !st.open {
+        return Err(libc::EBADF);
+    }
+    let rw = matches!(cb.opcode, cmd::PREAD | cmd::PWRITE | cmd::PREADV | cmd::PWRITEV);
+    let in_memory = rw && st.kind == libc::S_IFREG && env.in_memory(cb.fd);
+    if !in_memory {
+        opened(env, cb.fd)?;
+    }
+    match check_rest(cb, user_iocb, env, lim, st, in_memory) {
+        Err(e) if in_memory && e != libc::EBADF => opened(env, cb.fd).and(Err(e)),
+        r => r,
+    }
+}
+
+/// The descriptor's open flags; EBADF for an O_PATH one, which the kernel's
+/// `fget` does not take.
+fn opened(env: &mut impl Env, fd: i32) -> Result<i32, i32> {
+    let flags = env.flags(fd)?;
+    if flags & libc::O_PATH != 0 {
+        return Err(libc::EBADF);
+    }
+    Ok(flags)
+}
+
+fn check_rest(
+    cb: &Iocb,
+    user_iocb: usize,
+    env: &mut impl Env,
+    lim: Limits,
+    st: FileFacts,
+    in_memory: bool,
+) -> Result<Plan, i32> {
+    if cb.flags & FLAG_RESFD != 0 {
+        opened(env, cb.resfd as i32)?;
+        if !env.is_eventfd(cb.resfd as i32) {
+            return Err(libc::EINVAL);
+        }
+    }
+    if !env.write_key(user_iocb + KEY_OFFSET) {
+        return Err(libc::EFAULT);
+    }
+    let ftype = st.kind;
+    let seekable = is_seekable(ftype);
+    let (write, vectored) = match cb.opcode {
+        cmd::PREAD => (false, false),
+        cmd::PWRITE => (true, false),
+        cmd::PREADV => (false, true),
+        cmd::PWRITEV => (true, true),
+        cmd::FSYNC | cmd::FDSYNC => {
+            if cb.buf != 0 || cb.offset != 0 || cb.nbytes != 0 || cb.rw_flags != 0 {
+                return Err(libc::EINVAL);
+            }
+            if !matches!(ftype, libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK) {
+                return Err(libc::EINVAL); // no fsync for pipes, sockets, devices, eventfds
+            }
+            return Ok(Plan::Sync {
+                data_only: cb.opcode == cmd::FDSYNC,
+            });
+        }
+        cmd::POLL => {
+            if u64::from(cb.buf as u16) != cb.buf {
+                return Err(libc::EINVAL);
+            }
+            if cb.offset != 0 || cb.nbytes != 0 || cb.rw_flags != 0 {
+                return Err(libc::EINVAL);
+            }
+            let events = cb.buf as i16 | libc::POLLERR | libc::POLLHUP;
+            let ready = env.poll_now(cb.fd, events);
+            if ready == 0 && matches!(ftype, libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK) {
+                // No poll method: never becomes ready for what it is not now.
+                return Err(libc::EINVAL);
+            }
+            return Ok(Plan::Poll {
+                events,
+                kind: ftype,
+                ready,
+            });
+        }
+        _ => return Err(libc::EINVAL),
+    };
+    // aio_prep_rw: priority, then the RWF flags.
+    let mut prio = 0;
+    if cb.flags & FLAG_IOPRIO != 0 {
+        ioprio_check(cb.reqprio, env)?;
+        prio = cb.reqprio;
+    }
+    if cb.rw_flags & !RWF_KNOWN != 0 {
+        return Err(libc::EOPNOTSUPP);
+    }
+    // The open mode: EBADF (for a file in memory, asked only if a later
+    // check fails: see `check`).
+    let mode = |env: &mut _| -> Result<i32, i32> {
+        let flags = opened(env, cb.fd)?;
+        let acc = flags & libc::O_ACCMODE;
+        if (write && acc == libc::O_RDONLY) || (!write && acc == libc::O_WRONLY) {
+            return Err(libc::EBADF);
+        }
+        Ok(flags)
+    };
+    let flags = if in_memory { None } else { Some(mode(env)?) };
+    let refuse = |env: &mut _, e: i32| -> i32 {
+        match (flags, mode(env)) {
+            (None, Err(bad)) => bad,
+            _ => e,
+        }
+    };
+    if ftype == libc::S_IFDIR || (write && ftype == 0 && env.is_eventfd(cb.fd)) {
+        return Err(libc::EINVAL); // no read_iter/write_iter
+    }
+    // The buffers (aio_setup_rw), then the offset (rw_verify_area).
+    let one = libc::iovec {
+        iov_base: cb.buf as usize as *mut _,
+        iov_len: cb.nbytes as usize,
+    };
+    let (count, iovcnt) = if vectored {
+        if cb.nbytes > UIO_MAXIOV {
+            return Err(refuse(env, libc::EINVAL));
+        }
+        let n = cb.nbytes as usize;
+        let mut total: u64 = 0;
+        if n > 0 {
+            let bad = match env.copy_iovecs(cb.buf as usize, n) {
+                Err(e) => Some(e),
+                Ok(v) => v.iter().find_map(|e| {
+                    if (e.iov_len as isize) < 0 {
+                        return Some(libc::EINVAL);
+                    }
+                    total = total.saturating_add(e.iov_len as u64);
+                    if total > isize::MAX as u64 {
+                        return Some(libc::EINVAL);
+                    }
+                    ((e.iov_base as u64).saturating_add(e.iov_len as u64) > lim.task_size)
+                        .then_some(libc::EFAULT)
+                }),
+            };
+            if let Some(e) = bad {
+                return Err(refuse(env, e));
+            }
+        }
+        (total, n)
+    } else {
+        if cb.buf.saturating_add(cb.nbytes) > lim.task_size {
+            return Err(refuse(env, libc::EFAULT));
+        }
+        (cb.nbytes, 1)
+    };
+    // rw_verify_area: the offset, and the end of the transfer, not negative.
+    if seekable && (cb.offset < 0 || cb.offset.checked_add(count.min(MAX_RW_COUNT) as i64).is_none()) {
+        return Err(refuse(env, libc::EINVAL));
+    }
+    // A stream (pipe, socket) has no position; every other file, character
+    // devices included, is given the request's offset.
+    let offset = if matches!(ftype, libc::S_IFIFO | libc::S_IFSOCK) || ftype == 0 {
+        -1
+    } else {
+        cb.offset
+    };
+    let buffered = flags.unwrap_or(0) & libc::O_DIRECT == 0;
+    // The kernel also finishes inside io_submit an O_DIRECT read that needs
+    // no device I/O: past the end of the file, or of a file with no block
+    // allocated (all hole).
+    let past_end = !write && ftype == libc::S_IFREG && (offset >= st.size || st.sparse);
+    let at = if !seekable || in_memory || past_end || cb.rw_flags & RWF_NOWAIT != 0 {
+        // Kernel AIO runs these inside io_submit: files that are not
+        // seekable (pipes, sockets, character devices: their I/O may wait
+        // for ever, which io_submit then does too), copies in memory, reads
+        // past the end, and requests that must not block.
+        Where::Here
+    } else if !buffered {
+        Where::Executor
+    } else if lim.async_buffered && !write {
+        // A buffered write goes to the page cache, here, as kernel AIO
+        // does it (io_uring would hand most to a worker thread of its own).
+        Where::HereIfCached
+    } else {
+        Where::Here
+    };
+    Ok(Plan::Rw {
+        write,
+        vectored,
+        one,
+        iovcnt,
+        offset,
+        rw_flags: cb.rw_flags,
+        prio,
+        buffered,
+        at,
+        mode_checked: flags.is_some(),
+    })
+}
+
+/// The kernel's `ioprio_check_cap`: a valid class and level; the real-time
+/// class needs privilege.
+fn ioprio_check(prio: u16, env: &mut impl Env) -> Result<(), i32> {
+    let class = prio >> 13;
+    let level = prio & 0x1fff;
+    match class {
+        0 => Ok(()),
+        1 => {
+            if !env.privileged() {
+                return Err(libc::EPERM);
+            }
+            if level >= 8 {
+                Err(libc::EINVAL)
+            } else {
+                Ok(())
+            }
+        }
+        2 if level < 8 => Ok(()),
+        3 => Ok(()),
+        _ => Err(libc::EINVAL),
+    }
+}
+
+/// The highest user address plus one that the kernel's `access_ok` lets a
+/// buffer reach, for this architecture (`u64::MAX` where it checks none at
+/// submission, or where we do not know it: the I/O itself then answers
+/// `EFAULT`). `kernel_64`: a 32-bit program on a 64-bit kernel.
+pub(crate) fn task_size(kernel_64: bool) -> u64 {
+    if cfg!(target_pointer_width = "32") {
+        // 64-bit kernels give a 32-bit process nearly 4 GiB; native 32-bit
+        // kernels (the usual 3G/1G split) 3 GiB.
+        if kernel_64 {
+            if cfg!(target_arch = "x86") {
+                0xffff_e000
+            } else {
+                0xffff_f000
+            }
+        } else {
+            0xc000_0000
+        }
+    } else if cfg!(target_arch = "x86_64") {
+        0x7fff_ffff_f000 // 47-bit addresses (4-level page tables)
+    } else if cfg!(target_arch = "aarch64") {
+        1 << 48 // VA_BITS = 48, Debian's arm64 kernels
+    } else if cfg!(target_arch = "powerpc64") {
+        1 << 52 // TASK_SIZE_USER64: 4 PiB
+    } else {
+        u64::MAX // s390x (no check at submission), riscv64 and others
+    }
+}
+
+const _: () = assert!(size_of::<libc::iovec>() == 2 * size_of::<usize>());

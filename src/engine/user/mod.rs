@@ -1,0 +1,571 @@
+//! User-space contexts: the `io_context_t` is the address of a ring of ours,
+//! laid out exactly as the kernel's `struct aio_ring`, so a program that
+//! reads completions straight from it (QEMU, fio's `userspace_reap`) works
+//! as on kernel AIO. Requests are checked as the kernel checks them
+//! (`iocb`), done inside `io_submit` where the kernel does them there, and
+//! otherwise carried out by an executor ([`Executor`]).
+//!
+//! # The ring and its readers
+//! A completion is posted the kernel's way: event written, `tail` moved
+//! (release), then sleepers woken, then the request's eventfd signalled, so
+//! a reader woken by any of these finds the event. `head` is moved only by
+//! readers (ours, under `reap`, or the program's) and always re-read.
+//!
+//! # Records
+//! Everything a context needs lives in one private anonymous mapping: the
+//! ring's pages, then its [`Control`] and one [`Req`] record per slot of the
+//! ring, so nothing is allocated per request (only a copy of a vector
+//! request's iovec array, as the kernel copies it). A record belongs to one
+//! party at a time: the free list (under `state`), the submitter, the
+//! executor (its channel, queue, ring or poll list), and back.
+//!
+//! # Waiting
+//! Sleepers in `io_getevents` wait on `seq`, a futex word bumped by every
+//! post: no descriptor, no limit on their number. On io_uring one of them
+//! may sleep in the io_uring itself instead (`wait`); an event posted for
+//! its context by any other way wakes it there with a `NOP`.
+//!
+//! # Destroy
+//! `io_destroy` marks the context dead (no call gets in), wakes sleepers,
+//! cancels pending polls, waits for every record to come back (`inflight`
+//! 0), then unmaps. A record's last touch of the mapping is that count.
+
+pub(crate) mod avail;
+pub(crate) mod files;
+pub(crate) mod iocb;
+pub(crate) mod submit;
+pub(crate) mod wait;
+
+use super::process;
+use crate::abi::{aio_ring, io_context_t, io_event};
+use crate::registry::{self, EmuPin};
+use crate::sync::{self, Lock, Mutex};
+use crate::{diag, sys};
+use avail::Avail;
+use core::mem::{offset_of, size_of};
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+
+const PAGE: usize = 4096;
+/// No request record.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// Who carries out a context's requests beyond what `io_submit` does
+/// itself: the one interface through which this module reaches an engine
+/// (the engines depend on this module, never the reverse).
+pub(crate) trait Executor: Sync {
+    /// Its name, as the diagnostics say it.
+    fn name(&self) -> &'static str;
+    /// Whether a buffered read that would block is worth handing over
+    /// (io_uring), or is done inside `io_submit` as kernel AIO does it.
+    fn async_buffered(&self) -> bool;
+    /// Takes checked requests (reads, writes, syncs), holding their files
+    /// before it returns; those it cannot take it runs here, inside
+    /// `io_submit` (`submit::run_here`).
+    fn start(&self, ctl: &Control, reqs: &[*mut Req]);
+    /// Takes a poll that must wait; `Err(errno)` refuses it.
+    ///
+    /// # Safety
+    /// `req` is a filled poll record in flight, handed over.
+    unsafe fn start_poll(&self, req: *mut Req) -> Result<(), i32>;
+    /// Cancels `ctl`'s pending polls submitted from the iocb at `obj`
+    /// (None: all of them); their events (res 0) come through the ring.
+    /// Whether one was.
+    fn cancel_polls(&self, ctl: &Control, obj: Option<u64>) -> bool;
+    /// Sleeps until `done()`, the deadline or a signal handler, seeing to
+    /// it that the completions it waits for are posted: `standby` is how
+    /// the caller sleeps when nothing else is needed of it. `ctl`: the
+    /// context waited for, if any.
+    fn wait(
+        &self,
+        ctl: Option<&Control>,
+        done: &dyn Fn() -> bool,
+        standby: &dyn Fn(Option<u64>) -> wait::Wait,
+        deadline: Option<u64>,
+        sigmask: *const libc::sigset_t,
+    ) -> wait::Wait;
+    /// An event was posted by some other way for a context whose sleeper
+    /// waits inside the executor (io_uring's ring): wake it.
+    fn nudge(&self);
+    /// A record came back by some other way than the executor's own
+    /// completions (a poll, a request done inside `io_submit`): a thread
+    /// waiting inside the executor for records to come back is woken. No
+    /// context may be touched here: it may be gone.
+    fn returned(&self);
+}
+
+/// What a request does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Op {
+    Read,
+    Write,
+    Fsync,
+    Fdsync,
+    Poll,
+}
+
+/// A context's state that changes under its lock.
+struct State {
+    avail: Avail,
+    /// Our own copy of the tail (the ring's copy is the program's to read).
+    tail: u32,
+    /// First free request record.
+    free: u32,
+}
+
+/// A user-space context's control block, in its mapping after the ring.
+pub(crate) struct Control {
+    pub(crate) exec: &'static dyn Executor,
+    ring: usize,
+    pub(crate) nr: u32,
+    map_len: usize,
+    state: Mutex<State>,
+    /// Serialises our readers of the ring.
+    reap: Lock,
+    /// Bumped by every post (and by destroy): what sleepers wait on.
+    pub(crate) seq: AtomicU32,
+    /// Threads asleep on `seq` (see `wait`).
+    pub(crate) sleepers: AtomicU32,
+    /// io_uring: threads asleep in the io_uring waiting for this context
+    /// (an event posted another way must wake them with a `NOP`).
+    pub(crate) ring_sleepers: AtomicU32,
+    /// Records with an executor, not yet given back (destroy waits for 0).
+    pub(crate) inflight: AtomicU32,
+    /// Of those, buffered reads and writes that io_uring runs: kernel AIO
+    /// would have finished them inside `io_submit`, so `io_getevents` with
+    /// `min_nr` 0 waits for them (see `wait`).
+    pub(crate) due: AtomicU32,
+    /// `io_getevents` has been called on it: its program reaps through the
+    /// library (io_uring: its completions need no prompt drainer).
+    pub(crate) driven: AtomicBool,
+    reqs: *mut Req,
+}
+
+/// A request handed to an executor.
+pub(crate) struct Req {
+    next_free: u32,
+    pub(crate) ctl: *const Control,
+    pub(crate) obj: u64,
+    pub(crate) data: u64,
+    pub(crate) op: Op,
+    /// The program's descriptor: used only inside the `io_submit` that took
+    /// the request (after it, the number may name another file).
+    pub(crate) fd: i32,
+    /// The program's eventfd (`IOCB_FLAG_RESFD`), or -1; as `fd`.
+    pub(crate) resfd: i32,
+    /// The executor's own descriptors for those files, in its thread's
+    /// table (`channel`), once received; -1 until then and after.
+    pub(crate) held_fd: AtomicI32,
+    pub(crate) held_resfd: AtomicI32,
+    /// The buffer (one entry) or a copy of the iovec array.
+    pub(crate) iov: *mut libc::iovec,
+    pub(crate) iovcnt: i32,
+    pub(crate) one: libc::iovec,
+    /// The file offset, or -1 for a file without one (pipes, sockets).
+    pub(crate) offset: i64,
+    pub(crate) rw_flags: i32,
+    pub(crate) events: i16,
+    /// The file's type (`S_IFMT` bits), for the mask a poll reports.
+    pub(crate) kind: u32,
+    /// `IOCB_FLAG_IOPRIO`'s priority, or 0 (the submitter's own).
+    pub(crate) prio: u16,
+    /// Counted in its context's `due`.
+    pub(crate) due: bool,
+    /// io_uring: its completion must reach the ring (and its eventfd) with
+    /// no library call: a context read directly, or an eventfd to signal.
+    pub(crate) prompt: bool,
+    /// io_uring: the submitting thread's record (`uring::thread`), counted
+    /// there until the request is back.
+    pub(crate) owner: usize,
+    /// Bumped (release) when the record is handed to the kernel or another
+    /// thread, read (acquire) by whoever takes it back: the kernel or the
+    /// channel orders the two already; this makes the order one that
+    /// ThreadSanitizer sees too.
+    pub(crate) handed: AtomicU32,
+    /// Link in an executor's list.
+    pub(crate) next: *mut Req,
+    /// Bumped at each use of the record, so a stale reference (a message,
+    /// a poll set) never mistakes a reused record for the one it meant.
+    pub(crate) gen: u32,
+    /// Polls: where the request stands (`service`).
+    pub(crate) poll_state: AtomicU32,
+}
+
+impl Req {
+    /// Whether the request writes (`Write`) into its file.
+    pub(crate) fn writes(&self) -> bool {
+        self.op == Op::Write
+    }
+}
+
+impl Control {
+    fn word(&self, field: usize) -> &AtomicU32 {
+        let p = (self.ring + field) as *mut u32;
+        // SAFETY: a u32 of the ring's header, mapped while the control block
+        // is (they share one mapping), accessed atomically by us; the
+        // program's plain accesses are whole-word.
+        unsafe { AtomicU32::from_ptr(p) }
+    }
+
+    pub(crate) fn head(&self) -> &AtomicU32 {
+        self.word(offset_of!(aio_ring, head))
+    }
+
+    pub(crate) fn tail(&self) -> &AtomicU32 {
+        self.word(offset_of!(aio_ring, tail))
+    }
+
+    pub(crate) fn ring_addr(&self) -> usize {
+        self.ring
+    }
+
+    fn slot(&self, i: u32) -> *mut io_event {
+        (self.ring + size_of::<aio_ring>() + (i % self.nr) as usize * size_of::<io_event>()) as *mut io_event
+    }
+
+    fn req(&self, i: u32) -> *mut Req {
+        self.reqs.wrapping_add(i as usize)
+    }
+
+    /// Posts a completion: event, then tail (release), then sleepers; the
+    /// kernel's order. The caller signals the request's eventfd after.
+    pub(crate) fn post(&self, obj: u64, data: u64, res: i64) {
+        self.state.with(|st| {
+            let ev = io_event {
+                data: data as usize as *mut _,
+                obj: obj as usize as *mut _,
+                res: res as _,
+                res2: 0,
+            };
+            // SAFETY: a slot of our ring (index taken mod nr), written only
+            // here, under the context's lock.
+            unsafe { self.slot(st.tail).write(ev) };
+            st.tail = (st.tail + 1) % self.nr;
+            self.tail().store(st.tail, Ordering::Release);
+            st.avail.completed += 1;
+            if st.avail.completed > 1 {
+                st.avail
+                    .refill(self.head().load(Ordering::Acquire), st.tail, self.nr);
+            }
+        });
+        self.wake();
+    }
+
+    /// Wakes every sleeper of this context (a post, or destroy).
+    pub(crate) fn wake(&self) {
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        wait::wake(&self.seq, &self.sleepers);
+        if self.ring_sleepers.load(Ordering::SeqCst) != 0 {
+            self.exec.nudge();
+        }
+    }
+
+    /// Takes a request slot and a record (the kernel's `reqs_available`):
+    /// None when the ring is full (`-EAGAIN`).
+    pub(crate) fn take_slot(&self) -> Option<u32> {
+        self.state.with(|st| {
+            if !st.avail.take() {
+                // The head as it is now, under the lock posts take (the
+                // kernel reads it under its completion lock).
+                st.avail
+                    .refill(self.head().load(Ordering::Acquire), st.tail, self.nr);
+                if !st.avail.take() {
+                    return None;
+                }
+            }
+            let i = st.free;
+            if i != NONE {
+                // SAFETY: a free record of ours, under the lock that guards the list.
+                st.free = unsafe { (*self.req(i)).next_free };
+            }
+            Some(i)
+        })
+    }
+
+    /// Gives back a slot taken for a request that was refused.
+    pub(crate) fn give_back_slot(&self, slot: u32) {
+        self.state.with(|st| {
+            st.avail.put(1);
+            self.push_free(st, slot);
+        });
+    }
+
+    /// Gives back the record of a request done inside `io_submit` (its slot
+    /// stays taken until the event is reaped, as in the kernel).
+    pub(crate) fn give_back_record(&self, slot: u32) {
+        self.state.with(|st| self.push_free(st, slot));
+    }
+
+    fn push_free(&self, st: &mut State, slot: u32) {
+        if slot != NONE {
+            // SAFETY: the record we took, returned under the list's lock.
+            unsafe { (*self.req(slot)).next_free = st.free };
+            st.free = slot;
+        }
+    }
+
+    /// The record of slot `i`, for the submitter that took it.
+    pub(crate) fn record(&self, i: u32) -> *mut Req {
+        self.req(i)
+    }
+
+    /// Gives a record back once its request is posted: the executor's last
+    /// touch of the context.
+    ///
+    /// # Safety
+    /// `req` is a record of this context that the caller holds and has
+    /// posted; nothing refers to it after.
+    pub(crate) unsafe fn finish(&self, req: *mut Req) {
+        // SAFETY: the caller's promise: ours alone now.
+        let r = unsafe { &mut *req };
+        if r.iov != &raw mut r.one && !r.iov.is_null() {
+            // SAFETY: our own malloc'd copy of the iovec array.
+            unsafe { sys::thread::free(r.iov.cast()) };
+        }
+        r.iov = ptr::null_mut();
+        if r.due {
+            // After the event: a reader that sees the count drop sees the event.
+            self.due.fetch_sub(1, Ordering::Release);
+            r.due = false;
+        }
+        let i = (req as usize - self.reqs as usize) / size_of::<Req>();
+        self.state.with(|st| self.push_free(st, i as u32));
+        let exec = self.exec;
+        let word = self.inflight.as_ptr() as usize;
+        // The last touch of the mapping: once the count is 0, io_destroy may
+        // unmap it, so a sleeper is woken by address only (a private futex
+        // is a key, nothing is read).
+        let prev = self.inflight.fetch_sub(1, Ordering::SeqCst);
+        if prev & sync::WAITERS != 0 {
+            sys::futex_wake_addr(word);
+        }
+        exec.returned();
+    }
+}
+
+/// Posts a request's result, signals its eventfd with `efd` (a descriptor
+/// of the calling thread's table for it, or -1) and gives the record back.
+///
+/// # Safety
+/// As [`Control::finish`]: the caller holds `req`, a record in flight.
+pub(crate) unsafe fn complete(req: *mut Req, res: i64, efd: i32) {
+    // SAFETY: the caller's promise.
+    let r = unsafe { &*req };
+    // SAFETY: a record's control block outlives it (destroy waits for it).
+    let ctl = unsafe { &*r.ctl };
+    ctl.post(r.obj, r.data, res);
+    if efd >= 0 {
+        let _ = sys::fd::eventfd_signal(efd);
+    }
+    // SAFETY: the caller's promise, passed on.
+    unsafe { ctl.finish(req) };
+}
+
+/// The ring size the kernel would give `maxevents` (`ioctx_alloc`): room for
+/// twice the larger of `maxevents` and four per possible CPU (in 32-bit
+/// arithmetic, as the kernel's), rounded up to whole pages; or the kernel's
+/// error: `EINVAL` for a ring too large, `EAGAIN` for none or more events
+/// than `fs.aio-max-nr` allows one context.
+fn ring_size(maxevents: u32, cpus: u32, max_nr: u64) -> Result<(u32, usize), i32> {
+    let want = maxevents.max(cpus.wrapping_mul(4)).wrapping_mul(2);
+    if want as usize > 0x1000_0000 / size_of::<io_event>() {
+        return Err(libc::EINVAL);
+    }
+    if want == 0 || u64::from(maxevents) > max_nr {
+        return Err(libc::EAGAIN);
+    }
+    let bytes = size_of::<aio_ring>() + want as usize * size_of::<io_event>();
+    let len = bytes.div_ceil(PAGE) * PAGE;
+    Ok((
+        ((len - size_of::<aio_ring>()) / size_of::<io_event>()) as u32,
+        len,
+    ))
+}
+
+fn possible_cpus() -> u32 {
+    let _keep = sys::KeepErrno::new();
+    // SAFETY: sysconf has no memory arguments.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+    u32::try_from(n).unwrap_or(1).max(1)
+}
+
+/// `io_setup` of a user-space context.
+#[inline(never)] // off the kernel path: one copy, not one per entry point
+pub(crate) fn setup(maxevents: i32, ctxp: *mut io_context_t, why: &str, exec: &'static dyn Executor) -> i32 {
+    let ret = setup_inner(maxevents as u32, ctxp as usize, exec);
+    if ret == 0 {
+        diag::engine(exec.name(), Some(why));
+    }
+    ret
+}
+
+fn setup_inner(maxevents: u32, ctxp: usize, exec: &'static dyn Executor) -> i32 {
+    let Some(pid) = process::pid() else {
+        return -libc::ENOMEM;
+    };
+    // The kernel's order: read *ctxp (EFAULT), then it must be 0 and
+    // maxevents not 0 (EINVAL), then the size (EINVAL), then memory.
+    let mut old = [0u8; size_of::<usize>()];
+    if sys::read_user(pid, ctxp, &mut old) != old.len() {
+        return -libc::EFAULT;
+    }
+    if usize::from_ne_bytes(old) != 0 || maxevents == 0 {
+        return -libc::EINVAL;
+    }
+    let cpus = possible_cpus();
+    // The per-context limit the kernel applies (its default where /proc or
+    // kernel AIO itself is missing).
+    let max_nr = crate::procfs::number(c"/proc/sys/fs/aio-max-nr").unwrap_or(65536);
+    let (nr, ring_len) = match ring_size(maxevents, cpus, max_nr) {
+        Ok(r) => r,
+        Err(e) => return -e,
+    };
+    let ctl_len = (size_of::<Control>() + 8 + nr as usize * size_of::<Req>()).div_ceil(PAGE) * PAGE;
+    let map_len = ring_len + ctl_len;
+    let Some(base) = sys::map_anonymous(map_len) else {
+        return -libc::ENOMEM;
+    };
+    let ring = base as usize;
+    // SAFETY: our fresh mapping, page-aligned, larger than the header.
+    unsafe { (ring as *mut aio_ring).write(crate::ring::new_header(nr)) };
+    let ctl_ptr = (ring + ring_len) as *mut Control;
+    let reqs = (ring + ring_len + size_of::<Control>()).next_multiple_of(8) as *mut Req;
+    let ctl = Control {
+        exec,
+        ring,
+        nr,
+        map_len,
+        state: Mutex::new(State {
+            avail: Avail::new(nr, cpus),
+            tail: 0,
+            free: 0,
+        }),
+        reap: Lock::new(),
+        seq: AtomicU32::new(0),
+        sleepers: AtomicU32::new(0),
+        ring_sleepers: AtomicU32::new(0),
+        inflight: AtomicU32::new(0),
+        due: AtomicU32::new(0),
+        driven: AtomicBool::new(false),
+        reqs,
+    };
+    // SAFETY: the control block's place in our fresh mapping, aligned (page).
+    unsafe { ctl_ptr.write(ctl) };
+    for i in 0..nr {
+        let r = Req {
+            next_free: if i + 1 < nr { i + 1 } else { NONE },
+            ctl: ctl_ptr,
+            obj: 0,
+            data: 0,
+            op: Op::Read,
+            fd: -1,
+            resfd: -1,
+            held_fd: AtomicI32::new(-1),
+            held_resfd: AtomicI32::new(-1),
+            iov: ptr::null_mut(),
+            iovcnt: 0,
+            one: libc::iovec {
+                iov_base: ptr::null_mut(),
+                iov_len: 0,
+            },
+            offset: 0,
+            rw_flags: 0,
+            events: 0,
+            kind: 0,
+            prio: 0,
+            due: false,
+            prompt: false,
+            owner: 0,
+            handed: AtomicU32::new(0),
+            next: ptr::null_mut(),
+            gen: 0,
+            poll_state: AtomicU32::new(0),
+        };
+        // SAFETY: record i lies in our mapping (sized for nr records), aligned.
+        unsafe { reqs.wrapping_add(i as usize).write(r) };
+    }
+    if !registry::register_emu(ring, nr, ctl_ptr as usize) {
+        // No room in the registry: the kernel's answer when it runs out of
+        // memory for contexts.
+        // SAFETY: our own mapping, never published.
+        unsafe { sys::unmap(base, map_len) };
+        return -libc::ENOMEM;
+    }
+    if !sys::write_user(pid, ctxp, &ring.to_ne_bytes()) {
+        if let Some(pin) = registry::pin_emu(ring) {
+            destroy(pin);
+        }
+        return -libc::EFAULT;
+    }
+    0
+}
+
+pub(crate) fn control(pin: &EmuPin) -> &Control {
+    // SAFETY: a pinned context's control block stays mapped until the pin goes.
+    unsafe { &*(pin.ctl() as *const Control) }
+}
+
+/// What the kernel writes into `aio_key` at submission; `io_cancel` wants it.
+pub(crate) const KIOCB_KEY: u32 = 0;
+
+/// `io_cancel` on a user-space context: a pending poll is cancelled (its
+/// event, res 0, comes through the ring) with `-EINPROGRESS`; anything else
+/// is `-EINVAL`.
+#[inline(never)] // off the kernel path: one copy, not one per entry point
+pub(crate) fn cancel(pin: &EmuPin, iocb: usize) -> i32 {
+    let Some(pid) = process::pid() else {
+        return -libc::EINVAL;
+    };
+    let mut key = [0u8; 4];
+    if sys::read_user(pid, iocb + iocb::KEY_OFFSET, &mut key) != 4 {
+        return -libc::EFAULT;
+    }
+    if u32::from_ne_bytes(key) != KIOCB_KEY {
+        return -libc::EINVAL;
+    }
+    let ctl = control(pin);
+    if ctl.exec.cancel_polls(ctl, Some(iocb as u64)) {
+        -libc::EINPROGRESS
+    } else {
+        -libc::EINVAL
+    }
+}
+
+/// `io_destroy` of a user-space context: no new call gets in, sleepers are
+/// woken (they answer `-EINVAL`), pending polls are cancelled, requests in
+/// flight are waited for, then everything is freed.
+#[inline(never)] // off the kernel path: one copy, not one per entry point
+pub(crate) fn destroy(pin: EmuPin) -> i32 {
+    if !pin.mark_dead() {
+        return -libc::EINVAL; // another thread's destroy got there first
+    }
+    let ctl = control(&pin);
+    // Sleepers inside are woken (a later one sees DEAD before it sleeps);
+    // then no other call is inside, so no submission adds work behind us.
+    ctl.wake();
+    pin.wait_alone();
+    ctl.exec.cancel_polls(ctl, None);
+    wait::until_idle(ctl);
+    let (base, len) = (ctl.ring, ctl.map_len);
+    pin.unregister();
+    // SAFETY: no call is inside any more and none can start, and every
+    // record has come back: the mapping (ring, control block, records) is
+    // ours to drop.
+    unsafe { sys::unmap(base as *mut u8, len) };
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_sizes_follow_the_kernel() {
+        // 2 CPUs: at least 8 events, doubled, whole pages.
+        assert_eq!(ring_size(1, 2, 65536), Ok((127, 4096)));
+        assert_eq!(ring_size(128, 2, 65536), Ok((383, 12288)));
+        assert_eq!(ring_size(0, 0, 65536), Err(libc::EAGAIN));
+        assert_eq!(ring_size(70000, 2, 65536), Err(libc::EAGAIN));
+        assert_eq!(ring_size(u32::MAX / 2, 2, u64::MAX), Err(libc::EINVAL));
+    }
+}

@@ -1,0 +1,288 @@
+//! `io_getevents` on a user-space context, and waiting for its events.
+//!
+//! # The wait
+//! A sleeper reads the context's `seq` *before* it looks at the ring, then
+//! sleeps only while `seq` is unchanged: every post bumps `seq` after its
+//! event is in the ring, so an event posted after the look ends the sleep.
+//! Posters wake sleepers only when `sleepers` says there are some; both
+//! sides write their word, then read the other's (sequentially consistent),
+//! so either the poster sees the sleeper or the sleeper sees the new `seq`.
+//!
+//! Nothing but a completion, the deadline, a signal handler or `io_destroy`
+//! ends a wait: no timer stands in for a wake-up. On io_uring the sleeper
+//! may instead be the one thread asleep in the io_uring itself, woken by the
+//! kernel's completion directly (`uring`).
+//!
+//! With a signal mask (`io_pgetevents`) the thread's mask is swapped for the
+//! wait and put back after: a signal that arrives in the instant between the
+//! swap and the sleep runs its handler but does not end the wait (the
+//! io_uring sleeper installs the mask atomically, as the kernel does).
+
+use super::{control, Control};
+use crate::engine::process;
+use crate::registry::EmuPin;
+use crate::ring;
+use crate::sys::{self, Slept};
+use crate::uaccess;
+use core::ffi::c_long;
+use core::mem::size_of;
+use core::ptr;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// How a wait ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Wait {
+    Woken,
+    TimedOut,
+    Interrupted,
+}
+
+/// `io_getevents`/`io_pgetevents` on a user-space context. `sigmask` is the
+/// caller's mask for the wait (NULL: none).
+///
+/// # Safety
+/// `timeout` is NULL or readable (read in user space for the zero-timeout
+/// answer, as libaio reads it).
+#[inline(never)] // off the kernel path: one copy, not one per entry point
+pub(crate) unsafe fn getevents(
+    pin: &EmuPin,
+    min_nr: c_long,
+    nr: c_long,
+    events: *mut crate::abi::io_event,
+    timeout: *mut libc::timespec,
+    sigmask: *const libc::sigset_t,
+) -> i32 {
+    let ctl = control(pin);
+    if !ctl.driven.load(Ordering::Relaxed) {
+        ctl.driven.store(true, Ordering::Relaxed);
+    }
+    // libaio's own answer, before any check: empty ring, zero timeout.
+    let zero = !timeout.is_null() && {
+        // SAFETY: the caller's promise; libaio reads it the same way.
+        let t = unsafe { ptr::read_unaligned(timeout) };
+        t.tv_sec == 0 && t.tv_nsec == 0
+    };
+    // SAFETY: a pinned context's ring is mapped.
+    if zero && unsafe { ring::looks_empty(ctl.ring_addr()) } {
+        return 0;
+    }
+    let Some(pid) = process::pid() else {
+        return -libc::EINVAL;
+    };
+    // io_pgetevents reads the mask first of all.
+    if !sigmask.is_null() {
+        let mut m = [0u8; 8];
+        if sys::read_user(pid, sigmask as usize, &mut m) != m.len() {
+            return -libc::EFAULT;
+        }
+    }
+    if min_nr < 0 || min_nr > nr {
+        return -libc::EINVAL;
+    }
+    let deadline = if timeout.is_null() {
+        None
+    } else {
+        let mut raw = [0u8; size_of::<libc::timespec>()];
+        if sys::read_user(pid, timeout as usize, &mut raw) != raw.len() {
+            return -libc::EFAULT;
+        }
+        // SAFETY: a timespec's bytes, any value of which is valid.
+        let t: libc::timespec = unsafe { core::mem::transmute(raw) };
+        Some(process::deadline(&t))
+    };
+    let mut got: c_long = 0;
+    loop {
+        // Both read before the ring: once `due` is 0, every due event is in
+        // the ring; a post after the look changes `seq`.
+        let due = ctl.due.load(Ordering::Acquire);
+        let seq = ctl.seq.load(Ordering::SeqCst);
+        match reap(ctl, pid, events.wrapping_add(got as usize), nr - got) {
+            Ok(n) => got += n as c_long,
+            Err(e) => return if got > 0 { got as i32 } else { -e },
+        }
+        if pin.dead() {
+            return if got > 0 { got as i32 } else { -libc::EINVAL };
+        }
+        // min_nr 0 asks for what has completed, which on kernel AIO includes
+        // every buffered request submitted: wait for those still due.
+        let owed = min_nr == 0 && due > 0 && got < nr && !zero;
+        if (got >= min_nr && !owed) || zero {
+            if !sigmask.is_null() {
+                // The kernel installs the mask for the call even when events
+                // are ready: a pending signal it lets in is delivered now.
+                sys::thread::let_signals_in(sigmask);
+            }
+            return got as i32;
+        }
+        let woke = wait_for_post(ctl, seq, pin, deadline, sigmask);
+        match woke {
+            Wait::Woken => {}
+            Wait::TimedOut => {
+                // Events that came with the deadline are still taken.
+                if let Ok(n) = reap(ctl, pid, events.wrapping_add(got as usize), nr - got) {
+                    got += n as c_long;
+                }
+                return got as i32;
+            }
+            Wait::Interrupted => return if got > 0 { got as i32 } else { -libc::EINTR },
+        }
+    }
+}
+
+/// Copies up to `max` events from the ring into the caller's array and moves
+/// the head on: how many, or EFAULT (nothing taken) for a bad array.
+fn reap(ctl: &Control, pid: i32, out: *mut crate::abi::io_event, max: c_long) -> Result<u32, i32> {
+    if max <= 0 {
+        return Ok(0);
+    }
+    ctl.reap.with(|| {
+        // The kernel takes the program's indices modulo the ring's size.
+        let head = ctl.head().load(Ordering::Acquire) % ctl.nr;
+        let tail = ctl.tail().load(Ordering::Acquire) % ctl.nr;
+        let ready = if tail >= head {
+            tail - head
+        } else {
+            tail + ctl.nr - head
+        };
+        let n = (ready as c_long).min(max) as u32;
+        if n == 0 {
+            return Ok(0);
+        }
+        let ev = size_of::<crate::abi::io_event>();
+        let len = n as usize * ev;
+        if !uaccess::writable(out.cast(), len) {
+            // Through the kernel first: a bad array is EFAULT, not a fault;
+            // a good one is remembered, and written directly from then on.
+            let first = n.min(ctl.nr - head);
+            // SAFETY: `first` (then n - first) events of our mapped ring.
+            let a = unsafe { core::slice::from_raw_parts(ctl.slot(head).cast::<u8>(), first as usize * ev) };
+            // SAFETY: as above, from slot 0.
+            let b =
+                unsafe { core::slice::from_raw_parts(ctl.slot(0).cast::<u8>(), (n - first) as usize * ev) };
+            if !sys::write_user(pid, out as usize, a) || !sys::write_user(pid, out as usize + a.len(), b) {
+                return Err(libc::EFAULT);
+            }
+            uaccess::remember(out.cast(), len);
+            ctl.head().store((head + n) % ctl.nr, Ordering::Release);
+            return Ok(n);
+        }
+        // SAFETY: our mapped ring of nr slots; head < nr.
+        let Some(r) = (unsafe { ring::Ring::open(ctl.ring_addr(), ctl.nr) }) else {
+            return Ok(0);
+        };
+        // SAFETY: we hold the context's reaper lock (no other reader of
+        // ours), n events are ready from head, and `out` is known writable
+        // for n events.
+        unsafe { r.take(head, n, out) };
+        Ok(n)
+    })
+}
+
+/// Sleeps until `ctl`'s `seq` moves past `seq` (an event was posted, or
+/// destroy began), the deadline, or a signal handler.
+fn wait_for_post(
+    ctl: &Control,
+    seq: u32,
+    pin: &EmuPin,
+    deadline: Option<u64>,
+    sigmask: *const libc::sigset_t,
+) -> Wait {
+    let standby = |deadline| sleep(&ctl.seq, seq, &ctl.sleepers, deadline, sigmask);
+    let moved = || ctl.seq.load(Ordering::SeqCst) != seq || pin.dead();
+    ctl.exec.wait(Some(ctl), &moved, &standby, deadline, sigmask)
+}
+
+/// Waits until every record of `ctl` has come back (its destroy).
+pub(crate) fn until_idle(ctl: &Control) {
+    use crate::sync::WAITERS;
+    let idle = || ctl.inflight.load(Ordering::SeqCst) & !WAITERS == 0;
+    // Asleep on the count itself: the last record's `finish` wakes it by
+    // address, its last touch of the mapping.
+    let standby = |_| {
+        let v = ctl.inflight.load(Ordering::SeqCst);
+        if v & !WAITERS != 0
+            && (v & WAITERS != 0
+                || ctl
+                    .inflight
+                    .compare_exchange(v, v | WAITERS, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok())
+        {
+            sys::futex_wait(&ctl.inflight, v | WAITERS);
+        }
+        Wait::Woken
+    };
+    while !idle() {
+        ctl.exec.wait(Some(ctl), &idle, &standby, None, ptr::null());
+    }
+}
+
+/// Sleeps on the futex `word` while it holds `seen` (the value read before
+/// the caller last looked), counted in `sleepers` so that changers wake it;
+/// until `deadline`, with `sigmask` in force meanwhile.
+pub(crate) fn sleep(
+    word: &AtomicU32,
+    seen: u32,
+    sleepers: &AtomicU32,
+    deadline: Option<u64>,
+    sigmask: *const libc::sigset_t,
+) -> Wait {
+    let left = match process::left(deadline) {
+        Some(0) => return Wait::TimedOut,
+        Some(ns) => ns,
+        // No deadline: a day at a time (the sleep must have a timeout for a
+        // signal handler to end it with EINTR, as io_getevents is never
+        // restarted).
+        None => 86_400_000_000_000,
+    };
+    if !sigmask.is_null() && lets_pending_in(sigmask) {
+        // The kernel would install the mask, see the signal pending and
+        // answer -EINTR, its handler running on the way out.
+        sys::thread::let_signals_in(sigmask);
+        return Wait::Interrupted;
+    }
+    sleepers.fetch_add(1, Ordering::SeqCst);
+    let mut old = core::mem::MaybeUninit::<libc::sigset_t>::zeroed();
+    if !sigmask.is_null() {
+        // SAFETY: the caller's mask (checked readable), and our saved set.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, sigmask, old.as_mut_ptr()) };
+    }
+    let r = if word.load(Ordering::SeqCst) == seen {
+        sys::futex_sleep(word, seen, left)
+    } else {
+        Slept::Woken
+    };
+    if !sigmask.is_null() {
+        // SAFETY: restores the mask saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), ptr::null_mut()) };
+    }
+    sleepers.fetch_sub(1, Ordering::SeqCst);
+    match r {
+        Slept::Woken => Wait::Woken,
+        Slept::Interrupted => Wait::Interrupted,
+        Slept::TimedOut if deadline.is_some() && process::left(deadline) == Some(0) => Wait::TimedOut,
+        Slept::TimedOut => Wait::Woken,
+    }
+}
+
+/// Whether a signal pending now would be let in by `sigmask` (so the
+/// kernel's wait with that mask would end at once).
+fn lets_pending_in(sigmask: *const libc::sigset_t) -> bool {
+    let mut pending = core::mem::MaybeUninit::<libc::sigset_t>::zeroed();
+    // SAFETY: writes our set.
+    if unsafe { libc::sigpending(pending.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    (1..65).any(|sig| {
+        // SAFETY: our set, filled by sigpending; the caller's mask, readable.
+        let p = unsafe { libc::sigismember(pending.as_ptr(), sig) } == 1;
+        // SAFETY: as above.
+        p && unsafe { libc::sigismember(sigmask, sig) } == 0
+    })
+}
+
+/// Wakes the sleepers of `word` after a change to it (see [`sleep`]).
+pub(crate) fn wake(word: &AtomicU32, sleepers: &AtomicU32) {
+    if sleepers.load(Ordering::SeqCst) != 0 {
+        sys::futex_wake_all(word);
+    }
+}
