@@ -44,6 +44,30 @@ use crate::sys::{self, Errno};
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicU32, Ordering};
 
+/// Marks the threads that live in a table of their own (the key's value
+/// plus one; 0: no key yet).
+static OWN_TABLE: AtomicU32 = AtomicU32::new(0);
+
+fn own_table_key() -> Option<libc::pthread_key_t> {
+    let k = OWN_TABLE.load(Ordering::Acquire);
+    if k != 0 {
+        return Some(k - 1);
+    }
+    let made = sys::thread::key_create(None).ok()?;
+    match OWN_TABLE.compare_exchange(0, made + 1, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Some(made),
+        Err(other) => Some(other - 1),
+    }
+}
+
+/// Whether the calling thread lives in a table of its own: the program's
+/// descriptor numbers mean nothing there, so it never touches a channel's
+/// program-side ends (nor anything else of the program's table).
+pub(crate) fn in_own_table() -> bool {
+    let k = OWN_TABLE.load(Ordering::Acquire);
+    k != 0 && !sys::thread::key_get(k - 1).is_null()
+}
+
 /// One channel: its ends in the program's table, and who they are.
 #[derive(Clone, Copy)]
 pub(crate) struct Channel {
@@ -137,7 +161,11 @@ impl Slot {
     }
 
     /// The current channel and its generation, opened if there is none.
+    /// Never from a thread in a table of its own.
     pub(crate) fn get(&self) -> Result<(Channel, u32), Errno> {
+        if in_own_table() {
+            return Err(Errno(libc::EBADF));
+        }
         self.chan.with(|c| {
             let ch = match *c {
                 Some(ch) => ch,
@@ -164,17 +192,19 @@ impl Slot {
         });
     }
 
-    /// Sends on the current channel, replacing it once if it is gone.
-    pub(crate) fn send(&self, payload: &[u8], fds: &[i32]) -> Result<u32, Errno> {
-        for _ in 0..2 {
-            let (ch, gen) = self.get()?;
-            match ch.send(payload, fds) {
-                Ok(()) => return Ok(gen),
-                Err(Errno(libc::EBADF)) => self.lost(gen),
-                Err(e) => return Err(e),
-            }
+    /// Sends on channel `gen`, if it is still the current one and ours
+    /// (else it is given up: `EBADF`). A message is never sent on a channel
+    /// other than the one its reader reads.
+    pub(crate) fn send_on(&self, gen: u32, payload: &[u8], fds: &[i32]) -> Result<(), Errno> {
+        let (ch, now) = self.get()?;
+        if now != gen {
+            return Err(Errno(libc::EBADF));
         }
-        Err(Errno(libc::EBADF))
+        ch.send(payload, fds).inspect_err(|e| {
+            if e.0 == libc::EBADF {
+                self.lost(gen);
+            }
+        })
     }
 }
 
@@ -292,7 +322,14 @@ extern "C" fn enter(arg: *mut c_void) -> *mut c_void {
     // SAFETY: the spawner's Boot, alive until `done` is set (it waits for it).
     let boot = unsafe { &*arg.cast::<Boot>() };
     let (bring, n, main, marg) = (boot.bring, boot.n, boot.main, boot.arg);
-    let outcome = leave_program_table(&bring[..n]);
+    // Marked first: from here on, this thread never uses the program's
+    // descriptor numbers.
+    let marked = own_table_key().is_some_and(|k| sys::thread::key_set(k, 1 as *mut c_void).is_ok());
+    let outcome = if marked {
+        leave_program_table(&bring[..n])
+    } else {
+        Err(())
+    };
     let report = match outcome {
         Ok((_, m)) => m + 1,
         Err(()) => FAILED,

@@ -22,31 +22,42 @@
 //! - A poll is completed only by the service that holds its files (a
 //!   cancellation marks it, the service posts its event, res 0), so its
 //!   files are always closed in the table that holds them.
-//! - One service at a time, reading one channel. If the program breaks the
-//!   channel (closes our descriptors), the service finishes what it holds,
-//!   looking every [`LOST_TICK_NS`] (no message can wake it any more), then
-//!   leaves; meanwhile what needs it is refused (`-EAGAIN`) or done inside
-//!   `io_submit`, and the next service reads a new channel.
+//! - A service reads one channel. If the program breaks it (closes our
+//!   descriptors), a new channel and service take over; the old service
+//!   finishes what it holds (each request is tagged with the service that
+//!   holds its files), looking every [`LOST_TICK_NS`] since no message can
+//!   wake it any more, then leaves. Only the current service looks after
+//!   the ring.
 
 use super::channel::{self, Slot};
 use super::process::ForkLocal;
 use super::user::{self, Control, Req};
 use crate::sync::{Mutex, WAITERS};
 use crate::sys::fd::{self, FileId};
-use crate::sys::{self, thread::now_ns};
+use crate::sys::{self, thread::now_ns, Errno};
 use core::mem::size_of;
 use core::ptr;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// The service leaves after this long with nothing to do.
 const IDLE_NS: u64 = 2_000_000_000;
 /// How often a service whose channel is gone looks at its work.
 const LOST_TICK_NS: u64 = 10_000_000;
 
-/// `Req::poll_state`.
+/// `Req::poll_state`: these bits, and in the upper 16 the tag of the
+/// service that holds the request's files (the low bits of its channel's
+/// generation; never 0).
 const LISTED: u32 = 1;
 const ARMED: u32 = 2;
 const CANCELLED: u32 = 4;
+
+fn tag_of(gen: u32) -> u32 {
+    (gen & 0xffff).max(1) << 16
+}
+
+fn holder(state: u32) -> u32 {
+    state & 0xffff_0000
+}
 
 /// Message kinds.
 const POLL: u32 = 1;
@@ -95,6 +106,9 @@ struct Service {
     run: AtomicU32,
     /// The channel generation the running service reads.
     gen: AtomicU32,
+    /// The current service holds a descriptor for the ring (the program
+    /// may have closed the one in its table before the service started).
+    ring_ok: AtomicBool,
 }
 
 static SERVICE: ForkLocal<Service> = ForkLocal::new();
@@ -109,21 +123,30 @@ fn service() -> Option<&'static Service> {
         }),
         run: AtomicU32::new(STOPPED),
         gen: AtomicU32::new(0),
+        ring_ok: AtomicBool::new(false),
     })
 }
 
 impl Service {
     /// Makes sure a service runs and reads the current channel: false when
-    /// none can (no channel, no thread, no table of its own), or when the
-    /// one running reads a channel the program broke (it finishes what it
-    /// holds, then leaves; a new one starts after it).
+    /// none can (no channel, no thread, no table of its own). One that reads
+    /// a channel the program broke is left to finish what it holds, and a
+    /// new one started.
     fn ensure(&'static self) -> bool {
         loop {
             let v = self.run.load(Ordering::SeqCst);
             match v & !WAITERS {
                 RUNNING => {
-                    let gen = self.gen.load(Ordering::SeqCst);
-                    return self.chan.get().is_ok_and(|(_, now)| now == gen);
+                    let Ok((_, now)) = self.chan.get() else {
+                        return false;
+                    };
+                    if now == self.gen.load(Ordering::SeqCst) {
+                        return true;
+                    }
+                    // Its channel is gone: it is no longer the current one.
+                    let _ = self
+                        .run
+                        .compare_exchange(v, STOPPED, Ordering::SeqCst, Ordering::SeqCst);
                 }
                 STARTING => {
                     crate::sync::wait_while(&self.run, |now| now & !WAITERS == STARTING);
@@ -152,7 +175,12 @@ impl Service {
             return false;
         };
         self.gen.store(gen, Ordering::SeqCst);
-        let ring = self.shared.with(|s| s.ring.map(|(fd, id, _)| (fd, id)));
+        // The ring, if the program's descriptor for it is still the ring's.
+        let ring = self
+            .shared
+            .with(|s| s.ring.map(|(fd, id, _)| (fd, id)))
+            .filter(|&(fd, id)| fd::fstat(fd).is_ok_and(|s| s.id == id));
+        self.ring_ok.store(ring.is_some(), Ordering::SeqCst);
         let mut bring = [(rx, rx_id), (-1, FileId::default())];
         let n = match ring {
             Some(r) => {
@@ -161,12 +189,27 @@ impl Service {
             }
             None => 1,
         };
-        channel::spawn_private(&bring[..n], main, 0).is_ok()
+        channel::spawn_private(&bring[..n], main, gen as usize).is_ok()
+    }
+
+    /// Sends a message to the current service, starting one if need be
+    /// (and again if the program broke the channel on the way).
+    fn send(&'static self, payload: &[u8], fds: &[i32]) -> Result<(), Errno> {
+        for _ in 0..2 {
+            if !self.ensure() {
+                return Err(Errno(libc::EAGAIN));
+            }
+            match self.chan.send_on(self.gen.load(Ordering::SeqCst), payload, fds) {
+                Err(Errno(libc::EBADF)) => continue,
+                r => return r,
+            }
+        }
+        Err(Errno(libc::EBADF))
     }
 
     /// Wakes the running service (a message on its channel).
-    fn wake(&self) {
-        let _ = self.chan.send(&message(ptr::null_mut(), 0, WAKE), &[]);
+    fn wake(&'static self) {
+        let _ = self.send(&message(ptr::null_mut(), 0, WAKE), &[]);
     }
 }
 
@@ -196,7 +239,7 @@ pub(crate) unsafe fn start_poll(req: *mut Req) -> Result<(), i32> {
     let fds = [r.fd, r.resfd];
     let n = if r.resfd >= 0 { 2 } else { 1 };
     r.handed.fetch_add(1, Ordering::Release);
-    let sent = svc.ensure() && svc.chan.send(&message(req, r.gen, POLL), &fds[..n]).is_ok();
+    let sent = svc.send(&message(req, r.gen, POLL), &fds[..n]).is_ok();
     if !sent {
         svc.shared.with(|s| unlink(&mut s.polls, |p| p == req));
         return Err(libc::EAGAIN);
@@ -244,12 +287,7 @@ pub(crate) unsafe fn hold_eventfd(req: *mut Req) -> Result<(), i32> {
     let svc = service().ok_or(libc::EAGAIN)?;
     // SAFETY: the caller's record.
     let r = unsafe { &*req };
-    if !svc.ensure() {
-        return Err(libc::EAGAIN);
-    }
-    svc.chan
-        .send(&message(req, r.gen, RESFD), &[r.resfd])
-        .map(drop)
+    svc.send(&message(req, r.gen, RESFD), &[r.resfd])
         .map_err(|_| libc::EAGAIN)
 }
 
@@ -266,8 +304,10 @@ pub(crate) unsafe fn signal_later(req: *mut Req) {
         unsafe { (*req).next = s.signals };
         s.signals = req;
     });
-    svc.ensure();
-    svc.wake();
+    // The service itself looks at its list before it sleeps again.
+    if !channel::in_own_table() {
+        svc.wake();
+    }
 }
 
 /// The io_uring engine's ring and hooks, once made; a running service gets
@@ -275,20 +315,35 @@ pub(crate) unsafe fn signal_later(req: *mut Req) {
 pub(crate) fn set_ring(fd: i32, id: FileId, hooks: RingHooks) {
     let Some(svc) = service() else { return };
     svc.shared.with(|s| s.ring = Some((fd, id, hooks)));
-    if svc.run.load(Ordering::SeqCst) & !WAITERS == RUNNING {
-        let _ = svc.chan.send(&message(ptr::null_mut(), 0, RING), &[fd]);
+    if svc.run.load(Ordering::SeqCst) & !WAITERS == RUNNING
+        && svc
+            .chan
+            .send_on(
+                svc.gen.load(Ordering::SeqCst),
+                &message(ptr::null_mut(), 0, RING),
+                &[fd],
+            )
+            .is_ok()
+    {
+        svc.ring_ok.store(true, Ordering::SeqCst);
     }
 }
 
 /// The io_uring engine needs the service (to watch its ring): started if
-/// none runs, woken if one does. False when none can run.
+/// none runs, woken if one does. False when none can run, or the one that
+/// runs has no descriptor for the ring (the program closed ours before it
+/// started): then what needs it is done inside `io_submit`.
 pub(crate) fn kick() -> bool {
-    let Some(svc) = service() else { return false };
-    if !svc.ensure() {
-        return false;
+    if channel::in_own_table() {
+        return true; // the service itself: it looks again before it sleeps
     }
-    svc.wake();
-    true
+    let Some(svc) = service() else { return false };
+    svc.send(&message(ptr::null_mut(), 0, WAKE), &[]).is_ok() && svc.ring_ok.load(Ordering::SeqCst)
+}
+
+/// Whether a service runs (started if need be) that can watch the ring.
+pub(crate) fn can_watch_ring() -> bool {
+    service().is_some_and(|svc| svc.ensure() && svc.ring_ok.load(Ordering::SeqCst))
 }
 
 /// Unlinks the first record of `head`'s list that `pick` chooses; null when none.
@@ -357,10 +412,16 @@ impl<T: Copy> Drop for MallocBuf<T> {
 
 /// The service thread, in a table of its own holding its channel's
 /// receiving end (`fds[0]`) and maybe the ring (`fds[1]`).
-fn main(fds: [i32; channel::MAX_BRING], _: usize) {
+fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
     let Some(svc) = service() else {
         return;
     };
+    let gen = gen as u32;
+    let me = tag_of(gen);
+    // Whether this is the service of the current channel (not one left to
+    // finish its work after the program broke its channel).
+    let current =
+        || svc.gen.load(Ordering::SeqCst) == gen && svc.run.load(Ordering::SeqCst) & !WAITERS == RUNNING;
     let (rx, mut ring) = (fds[0], fds[1]);
     if ring >= 0 {
         if let Some(h) = svc.shared.with(|s| s.ring.map(|(_, _, h)| h)) {
@@ -388,11 +449,13 @@ fn main(fds: [i32; channel::MAX_BRING], _: usize) {
                             r.handed.load(Ordering::Acquire);
                             r.held_fd.store(held(0), Ordering::Release);
                             r.held_resfd.store(held(1), Ordering::Release);
-                            r.poll_state.fetch_or(ARMED, Ordering::AcqRel);
+                            r.poll_state.fetch_or(ARMED | me, Ordering::AcqRel);
                         }
                         RESFD => {
                             // SAFETY: a record in flight whose eventfd is ours to hold.
-                            unsafe { &*req }.held_resfd.store(held(0), Ordering::Release);
+                            let r = unsafe { &*req };
+                            r.held_resfd.store(held(0), Ordering::Release);
+                            r.poll_state.fetch_or(me, Ordering::AcqRel);
                         }
                         RING => {
                             if ring >= 0 {
@@ -434,7 +497,11 @@ fn main(fds: [i32; channel::MAX_BRING], _: usize) {
             p = next;
         }
         // 3. The poll set: cancelled polls completed, the rest listed.
-        let hooks = svc.shared.with(|s| s.ring.map(|(_, _, h)| h));
+        // Only the current service looks after the ring.
+        let hooks = svc
+            .shared
+            .with(|s| s.ring.map(|(_, _, h)| h))
+            .filter(|_| current());
         let watch = ring >= 0 && hooks.is_some_and(|h| (h.watch)());
         let mut cancelled: *mut Req = ptr::null_mut();
         let n = svc.shared.with(|s| {
@@ -449,7 +516,7 @@ fn main(fds: [i32; channel::MAX_BRING], _: usize) {
                 // SAFETY: a listed record.
                 let r = unsafe { &*p };
                 let st = r.poll_state.load(Ordering::Acquire);
-                let mine = st & ARMED != 0;
+                let mine = st & ARMED != 0 && holder(st) == me;
                 if mine && st & CANCELLED != 0 {
                     // SAFETY: unlinked under the lock: ours.
                     unsafe { *at = r.next };
@@ -497,7 +564,7 @@ fn main(fds: [i32; channel::MAX_BRING], _: usize) {
                 // SAFETY: a listed record, under the lock.
                 let r = unsafe { &*p };
                 let st = r.poll_state.load(Ordering::Acquire);
-                if st & ARMED != 0 && st & CANCELLED == 0 {
+                if st & ARMED != 0 && holder(st) == me && st & CANCELLED == 0 {
                     f[k] = libc::pollfd {
                         fd: r.held_fd.load(Ordering::Acquire),
                         events: r.events,
@@ -519,8 +586,25 @@ fn main(fds: [i32; channel::MAX_BRING], _: usize) {
             // Under the lock that adds work: either it sees the work, or the
             // one adding it sees the service stopped and starts another.
             let leave = svc.shared.with(|s| {
-                let idle = s.polls.is_null()
-                    && s.signals.is_null()
+                let mine = |list: *mut Req, unclaimed: bool| {
+                    let mut p = list;
+                    while !p.is_null() {
+                        // SAFETY: a listed record, under the lock.
+                        let r = unsafe { &*p };
+                        let h = holder(r.poll_state.load(Ordering::Acquire));
+                        if h == me || (unclaimed && h == 0) {
+                            return true;
+                        }
+                        p = r.next;
+                    }
+                    false
+                };
+                if !current() {
+                    // Left to finish: what it holds.
+                    return !mine(s.polls, false) && !mine(s.signals, false);
+                }
+                let idle = !mine(s.polls, true)
+                    && !mine(s.signals, true)
                     && !s
                         .ring
                         .is_some_and(|(_, _, h)| (h.watch)() || (h.tick)().is_some());

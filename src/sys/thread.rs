@@ -44,11 +44,13 @@ pub(crate) fn spawn(main: extern "C" fn(*mut c_void) -> *mut c_void, arg: *mut c
 
 /// A key for one pointer per thread, with a destructor run when a thread
 /// that set it exits (`pthread_key_create`).
-pub(crate) fn key_create(dtor: unsafe extern "C" fn(*mut c_void)) -> Result<libc::pthread_key_t, Errno> {
+pub(crate) fn key_create(
+    dtor: Option<unsafe extern "C" fn(*mut c_void)>,
+) -> Result<libc::pthread_key_t, Errno> {
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: writes our key; the destructor is a function of ours, which
     // stays loaded (the shared object is linked -z nodelete).
-    let r = unsafe { libc::pthread_key_create(&raw mut key, Some(dtor)) };
+    let r = unsafe { libc::pthread_key_create(&raw mut key, dtor) };
     if r == 0 {
         Ok(key)
     } else {

@@ -42,7 +42,7 @@ fn key() -> Option<libc::pthread_key_t> {
     if k != 0 {
         return Some(k - 1);
     }
-    let made = sys_thread::key_create(exit).ok()?;
+    let made = sys_thread::key_create(Some(exit)).ok()?;
     match KEY.compare_exchange(0, made + 1, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => Some(made),
         Err(other) => {
