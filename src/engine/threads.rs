@@ -21,6 +21,8 @@
 //!   itself off the count *before* it reads `queued`: either the submitter
 //!   sees no worker and starts one, or the worker sees the message and
 //!   stays (each side a sequentially consistent write, then read).
+//! - A worker counts itself in once it runs in its table; a start that
+//!   fails is never counted, so nothing is sent for it.
 //! - A submitter that finds no worker starts one before sending; if none
 //!   can start (`pthread_create` fails: `RLIMIT_NPROC`, a pids cgroup, no
 //!   memory; or no table of its own can be had), it does the requests
@@ -50,6 +52,8 @@ struct Pool {
     counts: AtomicU64,
     /// Messages sent and not yet received.
     queued: AtomicU32,
+    /// Workers being started.
+    starting: AtomicU32,
 }
 
 static POOL: ForkLocal<Pool> = ForkLocal::new();
@@ -59,6 +63,7 @@ fn pool() -> Option<&'static Pool> {
         chan: Slot::new(Some(IDLE_NS)),
         counts: AtomicU64::new(0),
         queued: AtomicU32::new(0),
+        starting: AtomicU32::new(0),
     })
 }
 
@@ -236,25 +241,13 @@ fn add_worker(p: &'static Pool, gen: u32) -> bool {
     if g != gen {
         return false;
     }
-    let claimed = p.update(gen, |c| {
-        (c.workers < MAX_WORKERS).then_some(Counts {
-            workers: c.workers + 1,
-            ..c
-        })
-    });
-    if !claimed {
-        return false;
-    }
-    if channel::spawn_private(&[(rx, id)], worker, gen as usize).is_err() {
-        p.update(gen, |c| {
-            Some(Counts {
-                workers: c.workers.saturating_sub(1),
-                ..c
-            })
-        });
-        return false;
-    }
-    true
+    // Bounded with the starts under way; a worker counts itself in once
+    // it runs, so a start that fails is never relied on.
+    let starting = p.starting.fetch_add(1, Ordering::SeqCst);
+    let ok = p.counts(gen).workers + starting < MAX_WORKERS
+        && channel::spawn_private(&[(rx, id)], worker, gen as usize).is_ok();
+    p.starting.fetch_sub(1, Ordering::SeqCst);
+    ok
 }
 
 /// A worker, in a table of its own holding the channel's receiving end

@@ -198,19 +198,18 @@ impl Executor for UringExec {
         let Some(rref) = me.ring_ref(ring) else {
             return run_all_here(reqs);
         };
+        // The service is the safety net for every request in the ring (a
+        // program may read its ring at any time), and posts those that must
+        // be posted with no library call: without it (no thread can start),
+        // requests are done here, as kernel AIO would do them.
+        if !service::can_watch_ring() {
+            return run_all_here(reqs);
+        }
         let mut taken = [ptr::null_mut::<Req>(); 64];
         let mut n = 0;
-        // Requests that must be posted with no library call need the
-        // service to watch the ring; without it they are done here.
-        let mut watchable = None;
         for &req in reqs {
             // SAFETY: the submitter's filled record, about to be handed over.
             let r = unsafe { &mut *req };
-            if r.prompt && !*watchable.get_or_insert_with(service::can_watch_ring) {
-                // SAFETY: a record of this io_submit, not handed over.
-                unsafe { run_here(req) };
-                continue;
-            }
             // SAFETY: as above; its eventfd goes to the service, which holds it.
             if r.resfd >= 0 && unsafe { service::hold_eventfd(req) }.is_err() {
                 // SAFETY: a record of this io_submit, not handed over.

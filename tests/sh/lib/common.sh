@@ -183,3 +183,17 @@ sanitized_staticlib() {
 	) >"$TMP/cargo.log" 2>&1 || fail_with_log "$TMP/cargo.log" "nightly cargo build with -Zsanitizer=$kind failed"
 	STATICLIB_SAN=$ROOT/target/$dir/$host/release/libaio_so.a
 }
+
+# ctest_programs: builds the C conformance suite (cargo builds it with the
+# package's build script) and sets CTESTS_OUT to the directory holding
+# ctests/ and ctests-differ/.
+ctest_programs() {
+	local json
+	json=$(cd "$ROOT" && cargo test --no-run --test ctests --test differences --message-format=json 2>/dev/null) ||
+		fail "cargo could not build the C test programs (cargo test --no-run --test ctests)"
+	CTESTS_OUT=$(printf '%s\n' "$json" | grep '"reason":"build-script-executed"' |
+		grep '"package_id":"path+file://[^"]*#libaio@' |
+		sed -n 's/.*"out_dir":"\([^"]*\)".*/\1/p' | tail -n 1)
+	[ -n "$CTESTS_OUT" ] && [ -d "$CTESTS_OUT/ctests" ] ||
+		fail "cannot find the compiled C test programs (OUT_DIR '$CTESTS_OUT')"
+}
