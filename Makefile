@@ -53,7 +53,7 @@ $(STATICLIB): $(SRCS)
 
 # $(call link_so,SONAME): the final link of the shared object named $@.
 link_so = $(CC) $(CFLAGS) -shared -fPIC -o $@ -Wl,-soname,$(1) \
-		-Wl,--version-script=libaio.map -Wl,--gc-sections -Wl,-z,relro -Wl,-z,now \
+		-Wl,--version-script=libaio.map -Wl,--gc-sections -Wl,-z,relro -Wl,-z,now -Wl,-z,nodelete \
 		$(addprefix -Wl$(comma)-u$(comma),$(EXPORTS) $(VERSIONED)) \
 		$(STATICLIB) $(LDFLAGS)
 

@@ -6,12 +6,17 @@
  * the freed numbers, and goes on using the same context and a new one: every
  * request must work as before, nothing may hang or spin, and no byte may
  * land in the new files that the program did not write there.
+ * It is done twice: once at once, once after the library's threads have
+ * gone idle (they leave after 2 s); the second time the new context is read
+ * straight from its ring, with no io_getevents and no eventfd, as fio's
+ * userspace_reap reads it.
  */
 #include "common.h"
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static char path[4096];
 
@@ -58,7 +63,32 @@ static void round_of_requests(io_context_t ctx, const char *label)
 	free(buf);
 }
 
-int main(void)
+/* An O_DIRECT (or buffered) read whose event is awaited by reading the ring
+ * at the io_context_t address, never calling the library. */
+static void read_from_the_ring(io_context_t ctx)
+{
+	int dfd = open(path, O_RDONLY | O_DIRECT);
+	if (dfd < 0)
+		dfd = open(path, O_RDONLY);
+	CHECK(dfd >= 0);
+	char *buf;
+	CHECK(posix_memalign((void **)&buf, 4096, 4096) == 0);
+	struct iocb cb, *cbs[1] = { &cb };
+	io_prep_pread(&cb, dfd, buf, 4096, 4096);
+	CALL("  io_submit(a read, its event read from the ring)", io_submit(ctx, 1, cbs));
+	volatile struct ctest_aio_ring *r = (void *)ctx;
+	long long deadline = now_ms() + 10000;
+	while (r->head == r->tail && now_ms() < deadline)
+		;
+	SAY("  the event is in the ring: %d\n", r->head != r->tail);
+	struct io_event *ev = (struct io_event *)((char *)ctx + sizeof(struct ctest_aio_ring));
+	SAY("  its result: %s\n", r->head != r->tail ? resname(ev[r->head].res) : "none");
+	r->head = (r->head + 1) % r->nr;
+	close(dfd);
+	free(buf);
+}
+
+static int run(int idle_first)
 {
 	alarm(60); /* a hang is a failure */
 	const char *dir = getenv("CTEST_TMPDIR");
@@ -72,6 +102,8 @@ int main(void)
 	io_context_t ctx = 0;
 	CALL("io_setup", io_setup(32, &ctx));
 	round_of_requests(ctx, "before closefrom");
+	if (idle_first)
+		sleep_ms(2500); /* the library's threads leave */
 	long closed = syscall(SYS_close_range, 3, ~0U, 0);
 	SAY("close_range(3, ~0) = %ld\n", closed);
 	/* New files take the numbers just freed. */
@@ -87,6 +119,7 @@ int main(void)
 	io_context_t ctx2 = 0;
 	CALL("io_setup(a new context)", io_setup(32, &ctx2));
 	round_of_requests(ctx2, "after closefrom, new context");
+	read_from_the_ring(ctx2);
 	/* Nothing of the library's landed in the program's new files. */
 	struct stat st;
 	CHECK(fstat(victim, &st) == 0);
@@ -104,5 +137,21 @@ int main(void)
 	CALL("io_destroy(the new context)", io_destroy(ctx2));
 	unlink(path);
 	unlink(victim_path);
+	return 0;
+}
+
+int main(void)
+{
+	/* Each run in a child process of its own: close_range closes all. */
+	for (int idle_first = 0; idle_first < 2; idle_first++) {
+		SAY("-- %s\n", idle_first ? "after the library's threads went idle" : "at once");
+		pid_t child = fork();
+		CHECK(child >= 0);
+		if (child == 0)
+			_exit(run(idle_first));
+		int status;
+		CHECK(waitpid(child, &status, 0) == child);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
 	return 0;
 }

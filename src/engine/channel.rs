@@ -42,7 +42,7 @@ use crate::sync::Mutex;
 use crate::sys::fd::{self, FileId};
 use crate::sys::{self, Errno};
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 /// Marks the threads that live in a table of their own (the key's value
 /// plus one; 0: no key yet).
@@ -68,6 +68,50 @@ pub(crate) fn in_own_table() -> bool {
     k != 0 && !sys::thread::key_get(k - 1).is_null()
 }
 
+/// The library's own descriptors in the program's table (channel ends, the
+/// ring): a forked child has none of the threads or state they serve, so
+/// they are closed there (`pthread_atfork`), before the child's program
+/// runs on. -1: a free entry.
+static OWNED: [AtomicI32; 8] = [const { AtomicI32::new(-1) }; 8];
+static ATFORK: AtomicU32 = AtomicU32::new(0);
+
+/// Records `fd` as the library's own (see [`OWNED`]).
+pub(crate) fn own(fd: i32) {
+    if ATFORK.swap(1, Ordering::AcqRel) == 0 {
+        // SAFETY: registers a function of ours, which stays loaded (the
+        // shared object is linked -z nodelete).
+        unsafe { libc::pthread_atfork(None, None, Some(close_owned_in_child)) };
+    }
+    for slot in &OWNED {
+        if slot
+            .compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
+/// `fd` is no longer the library's own.
+pub(crate) fn disown(fd: i32) {
+    for slot in &OWNED {
+        let _ = slot.compare_exchange(fd, -1, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+extern "C" fn close_owned_in_child() {
+    let _keep = sys::KeepErrno::new();
+    for slot in &OWNED {
+        let fd = slot.swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            fd::close(fd);
+        }
+    }
+}
+
+/// How long a sender waits for room in a full channel.
+const SEND_WAIT_NS: u64 = 1_000_000_000;
+
 /// One channel: its ends in the program's table, and who they are.
 #[derive(Clone, Copy)]
 pub(crate) struct Channel {
@@ -82,12 +126,18 @@ impl Channel {
     pub(crate) fn open(timeout: Option<u64>) -> Result<Channel, Errno> {
         let (tx, rx) = fd::seqpacket_pair()?;
         let ids = fd::fstat(tx).and_then(|a| fd::fstat(rx).map(|b| (a.id, b.id)));
-        let timed = match timeout {
-            Some(ns) => fd::set_receive_timeout(rx, ns),
+        // A sender waits for room a moment (the reader is always reading),
+        // never for ever.
+        let timed = fd::set_timeout(tx, true, SEND_WAIT_NS).and_then(|()| match timeout {
+            Some(ns) => fd::set_timeout(rx, false, ns),
             None => Ok(()),
-        };
+        });
         match (ids, timed) {
-            (Ok((tx_id, rx_id)), Ok(())) => Ok(Channel { tx, rx, tx_id, rx_id }),
+            (Ok((tx_id, rx_id)), Ok(())) => {
+                own(tx);
+                own(rx);
+                Ok(Channel { tx, rx, tx_id, rx_id })
+            }
             (Err(e), _) | (_, Err(e)) => {
                 fd::close(tx);
                 fd::close(rx);
@@ -130,6 +180,7 @@ impl Channel {
     /// threads see the end of the stream and leave).
     fn close(&self) {
         for (fd, id) in [(self.tx, self.tx_id), (self.rx, self.rx_id)] {
+            disown(fd);
             if Self::ours(fd, id) {
                 fd::close(fd);
             }

@@ -109,6 +109,11 @@ struct Service {
     /// The current service holds a descriptor for the ring (the program
     /// may have closed the one in its table before the service started).
     ring_ok: AtomicBool,
+    /// Files the services hold or are being sent, and how many their tables
+    /// can take (`RLIMIT_NOFILE`, less a few of their own): a request that
+    /// would need more is refused (`-EAGAIN`) rather than lost.
+    held: AtomicU32,
+    room: AtomicU32,
 }
 
 static SERVICE: ForkLocal<Service> = ForkLocal::new();
@@ -124,6 +129,8 @@ fn service() -> Option<&'static Service> {
         run: AtomicU32::new(STOPPED),
         gen: AtomicU32::new(0),
         ring_ok: AtomicBool::new(false),
+        held: AtomicU32::new(0),
+        room: AtomicU32::new(0),
     })
 }
 
@@ -174,6 +181,7 @@ impl Service {
         let Ok(((rx, rx_id), gen)) = self.chan.receiver() else {
             return false;
         };
+        self.room.store(table_room(), Ordering::SeqCst);
         self.gen.store(gen, Ordering::SeqCst);
         // The ring, if the program's descriptor for it is still the ring's.
         let ring = self
@@ -213,6 +221,48 @@ impl Service {
     }
 }
 
+/// How many files a service's table can take: `RLIMIT_NOFILE`, less its
+/// own few (channel, ring, a pidfd while it starts, room to spare).
+fn table_room() -> u32 {
+    let mut r = core::mem::MaybeUninit::<libc::rlimit>::zeroed();
+    // SAFETY: getrlimit writes our struct.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, r.as_mut_ptr()) } == 0;
+    let cur = if ok {
+        // SAFETY: zero-initialised, filled by getrlimit.
+        unsafe { r.assume_init() }.rlim_cur
+    } else {
+        1024
+    };
+    (cur.min(u64::from(u32::MAX) as libc::rlim_t) as u32)
+        .saturating_sub(8)
+        .max(8)
+}
+
+impl Service {
+    /// Room for `n` more files in the service's table, taken; false when
+    /// there is none.
+    fn take_room(&self, n: u32) -> bool {
+        let held = self.held.fetch_add(n, Ordering::SeqCst) + n;
+        if held > self.room.load(Ordering::SeqCst) {
+            self.held.fetch_sub(n, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+}
+
+/// `n` files the service held are closed.
+fn give_room(n: u32) {
+    if let Some(svc) = service() {
+        svc.held.fetch_sub(n, Ordering::SeqCst);
+    }
+}
+
+/// The record generation a message names.
+fn gen_of(payload: &[u8; 16]) -> u32 {
+    u32::from_ne_bytes(payload[8..12].try_into().unwrap_or([0; 4]))
+}
+
 fn message(req: *mut Req, gen: u32, kind: u32) -> [u8; 16] {
     let mut p = [0u8; 16];
     p[..8].copy_from_slice(&(req as u64).to_ne_bytes());
@@ -239,7 +289,13 @@ pub(crate) unsafe fn start_poll(req: *mut Req) -> Result<(), i32> {
     let fds = [r.fd, r.resfd];
     let n = if r.resfd >= 0 { 2 } else { 1 };
     r.handed.fetch_add(1, Ordering::Release);
-    let sent = svc.send(&message(req, r.gen, POLL), &fds[..n]).is_ok();
+    let sent = svc.ensure() && svc.take_room(n as u32) && {
+        let ok = svc.send(&message(req, r.gen, POLL), &fds[..n]).is_ok();
+        if !ok {
+            give_room(n as u32);
+        }
+        ok
+    };
     if !sent {
         svc.shared.with(|s| unlink(&mut s.polls, |p| p == req));
         return Err(libc::EAGAIN);
@@ -287,8 +343,13 @@ pub(crate) unsafe fn hold_eventfd(req: *mut Req) -> Result<(), i32> {
     let svc = service().ok_or(libc::EAGAIN)?;
     // SAFETY: the caller's record.
     let r = unsafe { &*req };
-    svc.send(&message(req, r.gen, RESFD), &[r.resfd])
-        .map_err(|_| libc::EAGAIN)
+    if !(svc.ensure() && svc.take_room(1)) {
+        return Err(libc::EAGAIN);
+    }
+    svc.send(&message(req, r.gen, RESFD), &[r.resfd]).map_err(|_| {
+        give_room(1);
+        libc::EAGAIN
+    })
 }
 
 /// An io_uring request posted by a thread that cannot signal its eventfd
@@ -443,6 +504,14 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
                         u64::from_ne_bytes(payload[..8].try_into().unwrap_or([0; 8])) as usize as *mut Req;
                     let held = |i: usize| if i < m.nfds { m.fds[i] } else { -1 };
                     match kind {
+                        // SAFETY: a record in flight that the message names.
+                        POLL | RESFD if !req.is_null() && unsafe { (*req).gen } != gen_of(&payload) => {
+                            // Not the use of the record the message was for
+                            // (cannot happen): drop what it carried.
+                            for &f in &m.fds[..m.nfds] {
+                                fd::close(f);
+                            }
+                        }
                         POLL => {
                             // SAFETY: a listed poll record handed over to us.
                             let r = unsafe { &*req };
@@ -450,6 +519,14 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
                             r.held_fd.store(held(0), Ordering::Release);
                             r.held_resfd.store(held(1), Ordering::Release);
                             r.poll_state.fetch_or(ARMED | me, Ordering::AcqRel);
+                            if held(0) < 0
+                                && !svc.shared.with(|s| unlink(&mut s.polls, |p| p == req)).is_null()
+                            {
+                                // Its file did not fit in our table (the
+                                // limit was lowered): it fails, never hangs.
+                                // SAFETY: unlinked: ours.
+                                unsafe { finish_poll(req, -i64::from(libc::EMFILE)) };
+                            }
                         }
                         RESFD => {
                             // SAFETY: a record in flight whose eventfd is ours to hold.
@@ -599,19 +676,32 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
                     }
                     false
                 };
+                let ring_work = |s: &Shared| {
+                    ring >= 0
+                        && s.ring
+                            .is_some_and(|(_, _, h)| (h.watch)() || (h.tick)().is_some())
+                };
                 if !current() {
-                    // Left to finish: what it holds.
-                    return !mine(s.polls, false) && !mine(s.signals, false);
+                    // Left to finish: what it holds, and the ring while the
+                    // current service has none.
+                    let ring_duty = ring_work(s) && !svc.ring_ok.load(Ordering::SeqCst);
+                    return !(mine(s.polls, false) || mine(s.signals, false) || ring_duty);
                 }
-                let idle = !mine(s.polls, true)
-                    && !mine(s.signals, true)
-                    && !s
-                        .ring
-                        .is_some_and(|(_, _, h)| (h.watch)() || (h.tick)().is_some());
-                if idle {
-                    svc.run.store(STOPPED, Ordering::SeqCst);
+                if mine(s.polls, true) || mine(s.signals, true) {
+                    return false;
                 }
-                idle
+                // Stopped first, then the ring's needs looked at again: one
+                // who counted a need before our store saw us running and
+                // relies on us (each side writes, then reads the other's).
+                svc.run.store(STOPPED, Ordering::SeqCst);
+                if ring_work(s) {
+                    // Taken back, unless another service is starting.
+                    return svc
+                        .run
+                        .compare_exchange(STOPPED, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_err();
+                }
+                true
             });
             if leave {
                 break;
@@ -625,6 +715,10 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
             timeout = Some(timeout.map_or(LOST_TICK_NS, |x| x.min(LOST_TICK_NS)));
         }
         let r = fd::ppoll(&mut f[..listed], timeout, ptr::null());
+        if matches!(r, Err(e) if e.0 != libc::EINTR) {
+            // Cannot happen within `room`: never spin on it.
+            sys::thread::sleep_ns(1_000_000);
+        }
         // 5. Polls that fired.
         if matches!(r, Ok(k) if k > 0) {
             for i in extra..listed {
@@ -673,6 +767,7 @@ unsafe fn finish_poll(req: *mut Req, res: i64) {
         fd::close(file);
     }
     let efd = r.held_resfd.swap(-1, Ordering::AcqRel);
+    give_room(if r.resfd >= 0 { 2 } else { 1 });
     r.poll_state.store(0, Ordering::Release);
     // SAFETY: the caller's promise; `efd` is ours.
     unsafe { user::complete(req, res, efd) };
@@ -694,17 +789,21 @@ unsafe fn finish_signalled(req: *mut Req) {
         let _ = fd::eventfd_signal(efd);
         fd::close(efd);
     }
+    give_room(1);
     // SAFETY: a record's control block outlives it.
     let ctl = unsafe { &*r.ctl };
     // SAFETY: the caller's promise.
     unsafe { ctl.finish(req) };
 }
 
-/// The service's own eventfd for an io_uring request, once received
-/// (messages are taken first, as the request's was sent before it was
-/// submitted): -1 if it has none.
+/// The service's own eventfd for an io_uring request, once received: -1
+/// if it has none yet. The caller signals and closes it.
 pub(crate) fn held_eventfd(req: &Req) -> i32 {
-    req.held_resfd.swap(-1, Ordering::AcqRel)
+    let efd = req.held_resfd.swap(-1, Ordering::AcqRel);
+    if efd >= 0 {
+        give_room(1);
+    }
+    efd
 }
 
 /// The mask a poll that became ready later reports. The kernel completes it

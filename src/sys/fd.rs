@@ -113,9 +113,9 @@ pub(crate) const MAX_FDS: usize = 128;
 #[repr(C, align(8))]
 struct Control([u8; 16 + 4 * MAX_FDS]);
 
-/// Sends one message (`payload`, and `fds` as `SCM_RIGHTS`) without
-/// blocking: the kernel takes a reference to each file now, whatever the
-/// numbers name afterwards.
+/// Sends one message (`payload`, and `fds` as `SCM_RIGHTS`): the kernel
+/// takes a reference to each file now, whatever the numbers name
+/// afterwards. Waits for room up to the socket's send timeout.
 pub(crate) fn send_with_fds(sock: i32, payload: &[u8], fds: &[i32]) -> Result<(), Errno> {
     if fds.len() > MAX_FDS {
         return Err(Errno(libc::EINVAL));
@@ -281,9 +281,9 @@ pub(crate) fn recv_with_fds(sock: i32, payload: &mut [u8], wait: bool) -> Result
     Ok(out)
 }
 
-/// The socket's receive timeout (`SO_RCVTIMEO`), shared by every
-/// descriptor of it.
-pub(crate) fn set_receive_timeout(sock: i32, ns: u64) -> Result<(), Errno> {
+/// The socket's receive (`SO_RCVTIMEO`) or send (`SO_SNDTIMEO`) timeout,
+/// shared by every descriptor of it.
+pub(crate) fn set_timeout(sock: i32, send: bool, ns: u64) -> Result<(), Errno> {
     let t = libc::timeval {
         tv_sec: (ns / 1_000_000_000) as _,
         tv_usec: ((ns % 1_000_000_000) / 1000) as _,
@@ -293,7 +293,11 @@ pub(crate) fn set_receive_timeout(sock: i32, ns: u64) -> Result<(), Errno> {
         libc::setsockopt(
             sock,
             libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
+            if send {
+                libc::SO_SNDTIMEO
+            } else {
+                libc::SO_RCVTIMEO
+            },
             (&raw const t).cast(),
             size_of::<libc::timeval>() as libc::socklen_t,
         )

@@ -87,8 +87,8 @@ struct Uring {
     sq: Mutex<u32>,
     /// The drainer's token: [`HELD`] (and `sync::WAITERS`).
     token: AtomicU32,
-    /// Bumped after each drain pass by a holder (what the service waits on
-    /// when it finds the token held).
+    /// Bumped after each drain pass by a holder and when the token is let
+    /// go: what the service waits on when it finds the token held.
     epoch: AtomicU32,
     /// Requests in the kernel, not yet drained.
     pending: AtomicU32,
@@ -154,6 +154,7 @@ pub(crate) fn ensure() -> Result<(), Refused> {
             Ok(_) => {
                 let made = ring::create();
                 if let Ok(r) = made {
+                    super::channel::own(r.fd);
                     // SAFETY: only this thread (which moved `ready` from 0 to
                     // 1) writes it, and nobody reads it before `ready` is 2.
                     unsafe { *st.ring.get() = Some(r) };
@@ -228,7 +229,7 @@ impl Executor for UringExec {
             return;
         }
         st.pending.fetch_add(n as u32, Ordering::SeqCst);
-        let last = st.sq.with(|tail| {
+        st.sq.with(|tail| {
             for &req in &taken[..n] {
                 // SAFETY: our filled record.
                 let r = unsafe { &*req };
@@ -253,9 +254,8 @@ impl Executor for UringExec {
                 r.handed.fetch_add(1, Ordering::Release);
             }
             ring.publish(*tail);
-            *tail
+            enter_until(st, ring, rref, *tail);
         });
-        enter_until(st, ring, rref, last);
         // Whatever completed meanwhile, while the token is free.
         try_drain(st, ring, false);
     }
@@ -300,10 +300,15 @@ fn make_room(st: &Uring, ring: &Ring, me: RingRef, tail: &mut u32) {
     }
 }
 
-/// Enters the ring until the kernel has consumed every entry before `last`
-/// (entries other threads published before ours are entered with them).
-/// Never drains while the submission lock is held by this thread: a full CQ
-/// is drained by the token's holder, or here once the token is free.
+/// Enters the ring until the kernel has consumed every entry before `last`;
+/// called with the submission lock held, so the entries are this thread's
+/// own (io_uring ties a request to the thread that enters it: cancelled when
+/// that thread exits, completed through it).
+///
+/// A full CQ (`EBUSY`) is drained here if the token is free: draining under
+/// the submission lock is safe because a post takes that lock (`nudge`)
+/// only to wake a thread asleep in the ring, and such a thread holds the
+/// token, which we then do not.
 fn enter_until(st: &Uring, ring: &Ring, me: RingRef, last: u32) {
     let mut spins = 0u32;
     loop {
@@ -346,9 +351,17 @@ fn try_token(st: &Uring) -> bool {
 fn release(st: &Uring) {
     let prev = st.token.fetch_and(!HELD, Ordering::SeqCst);
     sync::wake(&st.token, prev);
+    // The service may wait for the holder to be done (`service_drain`).
+    bump_epoch(st);
     if st.need.load(Ordering::SeqCst) > 0 {
         service::kick();
     }
+}
+
+/// A drain pass ended, or the token went: wakes who waits for either.
+fn bump_epoch(st: &Uring) {
+    let prev = st.epoch.fetch_add(1, Ordering::SeqCst);
+    sync::wake(&st.epoch, prev);
 }
 
 /// Drains the CQ if the token is free: whether anything was drained.
@@ -398,8 +411,7 @@ fn drain_held(st: &Uring, ring: &Ring, by_service: bool) -> bool {
             }
         }
     }
-    let prev = st.epoch.fetch_add(1, Ordering::SeqCst);
-    sync::wake(&st.epoch, prev);
+    bump_epoch(st);
     any
 }
 
@@ -593,14 +605,13 @@ pub(crate) fn nudge() {
     };
     let Some(ring) = st.ring() else { return };
     let Some(rref) = me.ring_ref(ring) else { return };
-    let last = st.sq.with(|tail| {
+    st.sq.with(|tail| {
         make_room(st, ring, rref, tail);
         Sqe::Nop.encode(ring.entry(*tail), 0);
         *tail = tail.wrapping_add(1);
         ring.publish(*tail);
-        *tail
+        enter_until(st, ring, rref, *tail);
     });
-    enter_until(st, ring, rref, last);
 }
 
 /// Whether the service must watch the ring now (invariant 3).
