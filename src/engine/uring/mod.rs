@@ -50,6 +50,8 @@
 //! The state is [`ForkLocal`]: a child sets up a ring of its own; the
 //! parent's ring is not even mapped there (`MADV_DONTFORK`).
 
+#[cfg(test)]
+mod model;
 mod ring;
 mod thread;
 
