@@ -90,6 +90,20 @@ impl Ring {
         })
     }
 
+    /// A ring of ours (a user-space context), whatever its header says now:
+    /// the program may write the magic, as the kernel never reads it.
+    ///
+    /// # Safety
+    /// The ring at `ctx` is mapped with `nr` slots for as long as the
+    /// `Ring` is used.
+    #[inline(always)]
+    pub(crate) unsafe fn ours(ctx: usize, nr: u32) -> Ring {
+        Ring {
+            base: ctx as *mut u8,
+            nr,
+        }
+    }
+
     fn word(&self, field: usize) -> &AtomicU32 {
         let p = (self.base as usize + field) as *mut u32;
         // SAFETY: `field` is the offset of a 4-byte-aligned u32 inside the

@@ -346,6 +346,22 @@ pub(crate) fn pidfd_getfd(pidfd: i32, fd: i32) -> Result<i32, Errno> {
     check(r as i64).map(|fd| fd as i32)
 }
 
+/// Whether the file `fd` names has a poll method: epoll takes only such
+/// files (`EPERM` otherwise). A scratch epoll instance of ours, closed at once.
+pub(crate) fn has_poll_method(fd: i32) -> bool {
+    // SAFETY: no memory argument.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        return true; // cannot tell: as if it had one
+    }
+    let mut ev = libc::epoll_event { events: 0, u64: 0 };
+    // SAFETY: our epoll instance and event.
+    let r = unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) };
+    let refused = r < 0 && errno() == libc::EPERM;
+    close(ep);
+    !refused
+}
+
 /// `ppoll` on our array, for at most `ns` (None: no limit), with `sigmask`
 /// (null: the thread's own) in force meanwhile: how many are ready.
 pub(crate) fn ppoll(

@@ -65,7 +65,7 @@ use crate::sys::uring::RingRef;
 use crate::sys::{self, fd};
 use core::cell::UnsafeCell;
 use core::ptr;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use linux_raw_sys::io_uring::{
     io_uring_getevents_arg, IORING_ENTER_EXT_ARG, IORING_ENTER_GETEVENTS, IORING_SQ_CQ_OVERFLOW,
 };
@@ -101,6 +101,9 @@ struct Uring {
     seen: AtomicU32,
     /// Threads asleep in the ring (0 or 1: the token's holder).
     in_ring: AtomicU32,
+    /// The service counts on looking at the ring each tick (it saw
+    /// requests in the kernel); else the first new one kicks it.
+    ticking: AtomicBool,
 }
 
 // SAFETY: `ring` is written once, before `ready` is 2 (release), and read
@@ -120,6 +123,7 @@ fn state() -> Option<&'static Uring> {
         need: AtomicU32::new(0),
         seen: AtomicU32::new(0),
         in_ring: AtomicU32::new(0),
+        ticking: AtomicBool::new(false),
     })
 }
 
@@ -230,7 +234,12 @@ impl Executor for UringExec {
         if n == 0 {
             return;
         }
-        st.pending.fetch_add(n as u32, Ordering::SeqCst);
+        // The service's safety net covers every request in the kernel: the
+        // first one after a quiet spell tells it (each side writes its
+        // word, then reads the other's; see `service_tick`).
+        if st.pending.fetch_add(n as u32, Ordering::SeqCst) == 0 && !st.ticking.load(Ordering::SeqCst) {
+            service::kick();
+        }
         st.sq.with(|tail| {
             for &req in &taken[..n] {
                 // SAFETY: our filled record.
@@ -625,7 +634,13 @@ fn service_watch() -> bool {
 /// The service's safety net: while requests are in the kernel, it looks
 /// every tick for completions nobody took.
 fn service_tick() -> Option<u64> {
-    state().and_then(|st| (st.pending.load(Ordering::SeqCst) > 0).then_some(TICK_NS))
+    let st = state()?;
+    st.ticking.store(false, Ordering::SeqCst);
+    let busy = st.pending.load(Ordering::SeqCst) > 0;
+    if busy {
+        st.ticking.store(true, Ordering::SeqCst);
+    }
+    busy.then_some(TICK_NS)
 }
 
 /// The service thread enters the ring through its own descriptor for it.

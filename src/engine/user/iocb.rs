@@ -131,6 +131,9 @@ pub(crate) trait Env {
     fn in_memory(&mut self, fd: i32) -> bool;
     /// The ready mask of `fd` for `events` now (0: not ready).
     fn poll_now(&mut self, fd: i32, events: i16) -> i16;
+    /// Whether the file has a poll method (regular files, directories and
+    /// block devices do not; some character devices do not either).
+    fn can_poll(&mut self, fd: i32, kind: u32) -> bool;
     /// Writes `aio_key` into the program's iocb: false when it cannot be written.
     fn write_key(&mut self, at: usize) -> bool;
     /// Copies `n` iovecs of the program's memory at `at` into a buffer the
@@ -291,7 +294,7 @@ fn check_rest(
             }
             let events = cb.buf as i16 | libc::POLLERR | libc::POLLHUP;
             let ready = env.poll_now(cb.fd, events);
-            if ready == 0 && matches!(ftype, libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK) {
+            if ready == 0 && !env.can_poll(cb.fd, ftype) {
                 // No poll method: never becomes ready for what it is not now.
                 return Err(libc::EINVAL);
             }

@@ -206,6 +206,16 @@ fn submit_one(
             // kernel's way; the buffers are the program's, which the kernel
             // reads through its checked copies.
             let mut res = unsafe { fd::rw(cb.fd, write, list, iovcnt as i32, offset, flags) };
+            // readv(2) answers an empty read itself; kernel AIO asks the file,
+            // and an eventfd refuses a read of fewer than 8 bytes.
+            if res == 0
+                && !write
+                && env.stat(cb.fd).kind == 0
+                && total_len(list, iovcnt) == 0
+                && env.is_eventfd(cb.fd)
+            {
+                res = -i64::from(libc::EINVAL);
+            }
             if cached && res == -i64::from(libc::EOPNOTSUPP) {
                 // This file system cannot say whether it would block: done
                 // here, blocking, as kernel AIO does it.
@@ -302,6 +312,18 @@ fn submit_one(
     Ok(Some(req))
 }
 
+/// The bytes `cnt` iovecs at `list` ask for.
+fn total_len(list: *const libc::iovec, cnt: usize) -> u64 {
+    if cnt == 0 {
+        return 0;
+    }
+    // SAFETY: `list` holds `cnt` iovecs (ours, or the one buffer).
+    unsafe { core::slice::from_raw_parts(list, cnt) }
+        .iter()
+        .map(|e| e.iov_len as u64)
+        .sum()
+}
+
 /// Whether a read that stopped at `res` bytes, short of what was asked,
 /// also stopped short of the end of the file: the rest is not cached.
 fn short_of_end(
@@ -312,12 +334,7 @@ fn short_of_end(
     list: *const libc::iovec,
     cnt: usize,
 ) -> bool {
-    // SAFETY: `list` holds `cnt` iovecs (ours, or the one buffer).
-    let asked: u64 = unsafe { core::slice::from_raw_parts(list, cnt) }
-        .iter()
-        .map(|e| e.iov_len as u64)
-        .sum();
-    (res as u64) < asked && offset.saturating_add(res) < env.stat(fd).size
+    (res as u64) < total_len(list, cnt) && offset.saturating_add(res) < env.stat(fd).size
 }
 
 /// Signals the program's eventfd `fd` (-1: none) inside `io_submit`, where
@@ -427,6 +444,15 @@ impl Env for RealEnv {
         match fd::ppoll(&mut p, Some(0), ptr::null()) {
             Ok(n) if n > 0 => p[0].revents & events,
             _ => 0,
+        }
+    }
+
+    fn can_poll(&mut self, fd: i32, kind: u32) -> bool {
+        match kind {
+            libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK => false,
+            libc::S_IFIFO | libc::S_IFSOCK => true,
+            // epoll takes only files with a poll method (EPERM otherwise).
+            _ => fd::has_poll_method(fd),
         }
     }
 
