@@ -27,7 +27,10 @@
  *    moves the point where io_submit answers -EAGAIN);
  *  - after every operation waits until every completion that is due is in
  *    the ring (it reads the ring header and events, which changes nothing),
- *    so results never depend on timing; fsync, which completes later from a
+ *    then puts the events waiting in each ring in one canonical order (by
+ *    request slot), so results never depend on timing nor on the order in
+ *    which requests completed, which no library defines (a request done
+ *    inside io_submit and one a worker finishes); fsync, which completes later from a
  *    kernel worker, is only ever the last of a batch, and a poll of the
  *    eventfd never signals that eventfd itself (the kernel would complete
  *    it from a worker too);
@@ -520,6 +523,48 @@ static void settle(void)
 		}
 		struct timespec t = { 0, 20000 };
 		nanosleep(&t, NULL);
+	}
+}
+
+/* Events of one ring, sorted by request slot, then data (stale events of
+ * no slot last, in the order found). */
+static int ev_order(const void *a, const void *b)
+{
+	const struct io_event *x = a, *y = b;
+	int sx = slot_of(x->obj), sy = slot_of(y->obj);
+	unsigned kx = sx < 0 ? 1u << 30 : (unsigned)sx, ky = sy < 0 ? 1u << 30 : (unsigned)sy;
+	if (kx != ky)
+		return kx < ky ? -1 : 1;
+	return (uintptr_t)x->data < (uintptr_t)y->data ? -1 : (uintptr_t)x->data > (uintptr_t)y->data;
+}
+
+/*
+ * Puts the events waiting in each live ring in the canonical order: the
+ * order in which they completed is not the library's to define (kernel AIO
+ * finishes some inside io_submit, a user-space engine in a thread of its
+ * own), so it must not decide what a later call reaps. The ring is the
+ * program's memory: rewriting events between head and tail is what a
+ * program may do (the kernel only writes at the tail). Scribbled rings and
+ * rings whose magic is hidden are left alone.
+ */
+static void canon_rings(void)
+{
+	static struct io_event buf[1 << 16];
+	for (int c = 0; c < ncx; c++) {
+		if (cxs[c].state != CX_LIVE)
+			continue;
+		struct ring *r = (struct ring *)cxs[c].v;
+		unsigned nr = r->nr, head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+		unsigned tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		if (!nr || nr > (1u << 16) || head >= nr || tail >= nr || r->magic != RING_MAGIC)
+			continue;
+		unsigned n = 0;
+		for (unsigned i = head; i != tail; i = (i + 1) % nr)
+			buf[n++] = r->ev[i];
+		qsort(buf, n, sizeof(buf[0]), ev_order);
+		n = 0;
+		for (unsigned i = head; i != tail; i = (i + 1) % nr)
+			r->ev[i] = buf[n++];
 	}
 }
 
@@ -1559,6 +1604,7 @@ int main(int argc, char **argv)
 		else
 			op_env();
 		settle();
+		canon_rings();
 	}
 	/* The contexts left are torn down by exit (one grace period for all). */
 	put("end:");
