@@ -31,7 +31,7 @@
 
 use super::channel::{self, Slot};
 use super::process::ForkLocal;
-use super::user::{self, Control, Req};
+use super::user::{self, iocb, Control, Req};
 use crate::sync::{Mutex, WAITERS};
 use crate::sys::fd::{self, FileId};
 use crate::sys::{self, thread::now_ns, Errno};
@@ -272,7 +272,8 @@ fn message(req: *mut Req, gen: u32, kind: u32) -> [u8; 16] {
 }
 
 /// Hands a poll that must wait to the service, with its files (sent now,
-/// inside `io_submit`). `Err(EAGAIN)` when no service can take it.
+/// inside `io_submit`), room for them reserved ([`reserve_poll`]).
+/// `Err(EAGAIN)` when the service cannot be reached (the room goes back).
 ///
 /// # Safety
 /// `req` is a filled poll record in flight, handed over.
@@ -289,18 +290,23 @@ pub(crate) unsafe fn start_poll(req: *mut Req) -> Result<(), i32> {
     let fds = [r.fd, r.resfd];
     let n = if r.resfd >= 0 { 2 } else { 1 };
     r.handed.fetch_add(1, Ordering::Release);
-    let sent = svc.ensure() && svc.take_room(n as u32) && {
-        let ok = svc.send(&message(req, r.gen, POLL), &fds[..n]).is_ok();
-        if !ok {
-            give_room(n as u32);
-        }
-        ok
-    };
-    if !sent {
+    if svc.send(&message(req, r.gen, POLL), &fds[..n]).is_err() {
+        give_room(n as u32);
         svc.shared.with(|s| unlink(&mut s.polls, |p| p == req));
         return Err(libc::EAGAIN);
     }
     Ok(())
+}
+
+/// Room in a running service for a poll's `nfds` files, taken (then
+/// [`start_poll`] or [`release_poll`]): false when no service can take it.
+pub(crate) fn reserve_poll(nfds: u32) -> bool {
+    service().is_some_and(|svc| svc.ensure() && svc.take_room(nfds))
+}
+
+/// Gives back room reserved for a poll that was done otherwise.
+pub(crate) fn release_poll(nfds: u32) {
+    give_room(nfds);
 }
 
 /// Cancels `ctl`'s listed polls submitted from the iocb at `obj` (None: all
@@ -736,7 +742,7 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
                 let mask = if cancelled {
                     0
                 } else {
-                    i64::from(wake_mask(rr.kind, rev, rr.events))
+                    i64::from(iocb::wake_mask(rr.kind, rev, rr.events))
                 };
                 // SAFETY: as above.
                 unsafe { finish_poll(req, mask) };
@@ -804,35 +810,4 @@ pub(crate) fn held_eventfd(req: &Req) -> i32 {
         give_room(1);
     }
     efd
-}
-
-/// The mask a poll that became ready later reports. The kernel completes it
-/// from the wake-up, with the mask the file's waker passes, unfiltered (a
-/// pipe's reader is woken with IN|RDNORM, a socket's with IN|PRI|RDNORM|
-/// RDBAND, an eventfd's with IN); a hang-up or error wakes without one, and
-/// then the file's poll mask filtered by the request is reported.
-pub(crate) fn wake_mask(kind: u32, revents: i16, events: i16) -> i16 {
-    use libc::{
-        POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLLRDBAND, POLLRDHUP, POLLRDNORM, POLLWRBAND,
-        POLLWRNORM,
-    };
-    if revents & (POLLHUP | POLLERR | POLLNVAL | POLLRDHUP) != 0 {
-        return revents & events;
-    }
-    let mut key = 0;
-    if revents & (POLLIN | POLLRDNORM | POLLPRI | POLLRDBAND) != 0 {
-        key |= match kind {
-            libc::S_IFIFO => POLLIN | POLLRDNORM,
-            libc::S_IFSOCK => POLLIN | POLLPRI | POLLRDNORM | POLLRDBAND,
-            _ => POLLIN,
-        };
-    }
-    if revents & (POLLOUT | POLLWRNORM | POLLWRBAND) != 0 {
-        key |= match kind {
-            libc::S_IFIFO => POLLOUT | POLLWRNORM,
-            libc::S_IFSOCK => POLLOUT | POLLWRNORM | POLLWRBAND,
-            _ => POLLOUT,
-        };
-    }
-    key
 }

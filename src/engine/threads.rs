@@ -148,6 +148,14 @@ impl Executor for ThreadsExec {
         start(reqs);
     }
 
+    fn reserve_poll(&self, nfds: u32) -> bool {
+        service::reserve_poll(nfds)
+    }
+
+    fn release_poll(&self, nfds: u32) {
+        service::release_poll(nfds);
+    }
+
     unsafe fn start_poll(&self, req: *mut Req) -> Result<(), i32> {
         // SAFETY: the caller's promise, passed on.
         unsafe { service::start_poll(req) }

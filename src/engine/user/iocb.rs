@@ -469,3 +469,34 @@ pub(crate) fn task_size(kernel_64: bool) -> u64 {
 }
 
 const _: () = assert!(size_of::<libc::iovec>() == 2 * size_of::<usize>());
+
+/// The mask a poll that became ready later reports. The kernel completes it
+/// from the wake-up, with the mask the file's waker passes, unfiltered (a
+/// pipe's reader is woken with IN|RDNORM, a socket's with IN|PRI|RDNORM|
+/// RDBAND, an eventfd's with IN); a hang-up or error wakes without one, and
+/// then the file's poll mask filtered by the request is reported.
+pub(crate) fn wake_mask(kind: u32, revents: i16, events: i16) -> i16 {
+    use libc::{
+        POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLLRDBAND, POLLRDHUP, POLLRDNORM, POLLWRBAND,
+        POLLWRNORM,
+    };
+    if revents & (POLLHUP | POLLERR | POLLNVAL | POLLRDHUP) != 0 {
+        return revents & events;
+    }
+    let mut key = 0;
+    if revents & (POLLIN | POLLRDNORM | POLLPRI | POLLRDBAND) != 0 {
+        key |= match kind {
+            libc::S_IFIFO => POLLIN | POLLRDNORM,
+            libc::S_IFSOCK => POLLIN | POLLPRI | POLLRDNORM | POLLRDBAND,
+            _ => POLLIN,
+        };
+    }
+    if revents & (POLLOUT | POLLWRNORM | POLLWRBAND) != 0 {
+        key |= match kind {
+            libc::S_IFIFO => POLLOUT | POLLWRNORM,
+            libc::S_IFSOCK => POLLOUT | POLLWRNORM | POLLWRBAND,
+            _ => POLLOUT,
+        };
+    }
+    key
+}

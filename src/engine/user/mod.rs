@@ -63,7 +63,12 @@ pub(crate) trait Executor: Sync {
     /// before it returns; those it cannot take it runs here, inside
     /// `io_submit` (`submit::run_here`).
     fn start(&self, ctl: &Control, reqs: &[*mut Req]);
-    /// Takes a poll that must wait; `Err(errno)` refuses it.
+    /// Room for a poll that must wait, with `nfds` files: taken, or false.
+    fn reserve_poll(&self, nfds: u32) -> bool;
+    /// Gives back the room of a poll done otherwise.
+    fn release_poll(&self, nfds: u32);
+    /// Takes a poll that must wait (room reserved); `Err(errno)` when it
+    /// cannot after all (the room goes back).
     ///
     /// # Safety
     /// `req` is a filled poll record in flight, handed over.

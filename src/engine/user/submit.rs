@@ -55,8 +55,9 @@ pub(crate) fn submit(pin: &EmuPin, nr: c_long, ios: usize) -> i32 {
         }
         let mut batch = [ptr::null_mut::<Req>(); CHUNK];
         let mut queued = 0;
+        let mut polls = Polls::new();
         for &user_iocb in &ptrs[..got] {
-            match submit_one(ctl, pid, user_iocb, &mut env, lim) {
+            match submit_one(ctl, pid, user_iocb, &mut env, lim, &mut polls) {
                 Ok(Some(req)) => {
                     batch[queued] = req;
                     queued += 1;
@@ -69,6 +70,7 @@ pub(crate) fn submit(pin: &EmuPin, nr: c_long, ios: usize) -> i32 {
                 }
             }
         }
+        polls.hand_over(ctl);
         if queued > 0 {
             ctl.exec.start(ctl, &batch[..queued]);
         }
@@ -158,6 +160,7 @@ fn submit_one(
     user_iocb: usize,
     env: &mut RealEnv,
     lim: Limits,
+    polls: &mut Polls,
 ) -> Result<Option<*mut Req>, i32> {
     let mut raw = [0u8; 64];
     if copy_in(pid, user_iocb, &mut raw, false) != raw.len() {
@@ -235,13 +238,18 @@ fn submit_one(
                 ctl.post(user_iocb as u64, cb.data, res);
                 signal_here(cb.resfd());
                 ctl.give_back_record(slot);
+                // What it read or wrote may have made an earlier poll of
+                // this call ready: the kernel completes it from the wake-up.
+                polls.look_again(env);
                 return Ok(None);
             }
             // Not in the page cache: io_uring reads it without blocking us.
         }
         _ => {}
     }
-    if slot == NONE {
+    let poll_fds = if cb.resfd() >= 0 { 2 } else { 1 };
+    if slot == NONE || (matches!(plan, Plan::Poll { .. }) && !ctl.exec.reserve_poll(poll_fds)) {
+        // No record, or no room with the engine for a poll that must wait.
         free_iovecs(iovs);
         ctl.give_back_slot(slot);
         return Err(libc::EAGAIN);
@@ -299,17 +307,76 @@ fn submit_one(
         ctl.due.fetch_add(1, Ordering::Relaxed);
     }
     if r.op == Op::Poll {
-        // Handed over now, so that a failure is this iocb's answer.
-        // SAFETY: our filled record, handed over.
-        if let Err(e) = unsafe { ctl.exec.start_poll(req) } {
-            r.due = false;
-            ctl.inflight.fetch_sub(1, Ordering::Relaxed);
-            ctl.give_back_slot(slot);
-            return Err(e);
-        }
+        // Handed over at the end of the run (its room is reserved), once
+        // the rest of the call has had its chance to make it ready.
+        polls.add(req);
         return Ok(None);
     }
     Ok(Some(req))
+}
+
+/// The polls of one run of iocbs that must wait, held until the run's end:
+/// kernel AIO completes a poll from the wake-up of its file, so a poll that
+/// a later request of the same call makes ready completes then, even if a
+/// request after that makes it not ready again.
+struct Polls {
+    reqs: [*mut Req; CHUNK],
+    n: usize,
+}
+
+impl Polls {
+    fn new() -> Polls {
+        Polls {
+            reqs: [ptr::null_mut(); CHUNK],
+            n: 0,
+        }
+    }
+
+    fn add(&mut self, req: *mut Req) {
+        if self.n < CHUNK {
+            self.reqs[self.n] = req;
+            self.n += 1;
+        }
+    }
+
+    /// Completes those that have become ready, with the mask of the
+    /// wake-up (see `iocb::wake_mask`).
+    fn look_again(&mut self, env: &mut RealEnv) {
+        let mut i = 0;
+        while i < self.n {
+            let req = self.reqs[i];
+            // SAFETY: a filled poll record of this call, not handed over.
+            let r = unsafe { &*req };
+            let mask = env.poll_now(r.fd, r.events);
+            if mask == 0 {
+                i += 1;
+                continue;
+            }
+            self.n -= 1;
+            self.reqs[i] = self.reqs[self.n];
+            // SAFETY: a record of the control block it names.
+            let ctl = unsafe { &*r.ctl };
+            ctl.exec.release_poll(if r.resfd >= 0 { 2 } else { 1 });
+            let (efd, res) = (r.resfd, i64::from(iocb::wake_mask(r.kind, mask, r.events)));
+            // SAFETY: ours, in flight; its eventfd number is still the program's.
+            unsafe { super::complete(req, res, efd) };
+        }
+    }
+
+    /// Hands the rest to the engine; one it cannot take after all (its
+    /// reservation notwithstanding) completes with `-EAGAIN`.
+    fn hand_over(&mut self, ctl: &Control) {
+        for &req in &self.reqs[..self.n] {
+            // SAFETY: a filled poll record of this call, handed over.
+            if unsafe { ctl.exec.start_poll(req) }.is_err() {
+                // SAFETY: ours still; the eventfd number is the program's.
+                let efd = unsafe { (*req).resfd };
+                // SAFETY: as above.
+                unsafe { super::complete(req, -i64::from(libc::EAGAIN), efd) };
+            }
+        }
+        self.n = 0;
+    }
 }
 
 /// The bytes `cnt` iovecs at `list` ask for.

@@ -132,20 +132,27 @@ pub(crate) unsafe fn getevents(
 /// Copies up to `max` events from the ring into the caller's array and moves
 /// the head on: how many, or EFAULT (nothing taken) for a bad array.
 fn reap(ctl: &Control, pid: i32, out: *mut crate::abi::io_event, max: c_long) -> Result<u32, i32> {
-    if max <= 0 {
-        return Ok(0);
-    }
     ctl.reap.with(|| {
-        // The kernel takes the program's indices modulo the ring's size.
-        let head = ctl.head().load(Ordering::Acquire) % ctl.nr;
-        let tail = ctl.tail().load(Ordering::Acquire) % ctl.nr;
+        // The kernel's reader (aio_read_events_ring): equal indices, nothing;
+        // else both taken modulo the ring's size, and the head written back
+        // so, even when no event is taken (the program may have written
+        // them out of range).
+        let (raw_head, raw_tail) = (
+            ctl.head().load(Ordering::Acquire),
+            ctl.tail().load(Ordering::Acquire),
+        );
+        if raw_head == raw_tail {
+            return Ok(0);
+        }
+        let (head, tail) = (raw_head % ctl.nr, raw_tail % ctl.nr);
         let ready = if tail >= head {
             tail - head
         } else {
             tail + ctl.nr - head
         };
-        let n = (ready as c_long).min(max) as u32;
+        let n = (ready as c_long).min(max.max(0)) as u32;
         if n == 0 {
+            ctl.head().store(head, Ordering::Release);
             return Ok(0);
         }
         let ev = size_of::<crate::abi::io_event>();
