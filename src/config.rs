@@ -29,9 +29,11 @@
 //! explanations are written with `write` and may read /proc.)
 //!
 //! - `LIBAIO_RS_ENGINE` picks the engine of each new context: `auto` (or
-//!   unset: kernel AIO, and the user-space thread engine when `io_setup` is
-//!   answered `ENOSYS` or `EPERM`), `kernel` (kernel AIO only, exactly
-//!   libaio), `threads` (the thread engine for every context).
+//!   unset: kernel AIO; when `io_setup` is answered `ENOSYS` or `EPERM`,
+//!   the io_uring engine, or the thread engine where io_uring is refused
+//!   too, for a program that reaps through the library: see
+//!   `engine::reapers`), `kernel` (kernel AIO only, exactly libaio),
+//!   `io_uring` or `threads` (that engine for every context).
 //!   `LIBAIO_RS_FALLBACK_EAGAIN=1` makes `auto` fall back on `EAGAIN` too.
 //!
 //! The variables are documented for users in libaio(7).

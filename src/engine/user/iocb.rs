@@ -500,3 +500,285 @@ pub(crate) fn wake_mask(kind: u32, revents: i16, events: i16) -> i16 {
     }
     key
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    /// A world of descriptors for the checks: 3 a regular file opened
+    /// O_RDWR, 4 one opened O_RDONLY|O_DIRECT, 5 a pipe, 6 an eventfd, 7 an
+    /// O_PATH descriptor, 8 /dev/null (no poll method), 9 a file in memory;
+    /// everything else closed. Memory at 0x1000.. is readable.
+    #[derive(Default)]
+    struct Fake {
+        asked_flags: Vec<i32>,
+        iov: Vec<libc::iovec>,
+        key_written: bool,
+        root: bool,
+    }
+
+    impl Env for Fake {
+        fn stat(&mut self, fd: i32) -> FileFacts {
+            let kind = match fd {
+                3 | 4 | 7 | 9 => libc::S_IFREG,
+                5 => libc::S_IFIFO,
+                6 => 0,
+                8 => libc::S_IFCHR,
+                _ => return FileFacts::default(),
+            };
+            FileFacts {
+                open: true,
+                kind,
+                size: 65536,
+                sparse: false,
+            }
+        }
+        fn flags(&mut self, fd: i32) -> Result<i32, i32> {
+            self.asked_flags.push(fd);
+            match fd {
+                3 | 5 | 6 | 8 | 9 => Ok(libc::O_RDWR),
+                4 => Ok(libc::O_RDONLY | libc::O_DIRECT),
+                7 => Ok(libc::O_PATH),
+                _ => Err(libc::EBADF),
+            }
+        }
+        fn is_eventfd(&mut self, fd: i32) -> bool {
+            fd == 6
+        }
+        fn in_memory(&mut self, fd: i32) -> bool {
+            fd == 9
+        }
+        fn poll_now(&mut self, fd: i32, events: i16) -> i16 {
+            if fd == 8 {
+                events & (libc::POLLIN | libc::POLLOUT)
+            } else {
+                0
+            }
+        }
+        fn can_poll(&mut self, fd: i32, _kind: u32) -> bool {
+            fd == 5 || fd == 6
+        }
+        fn write_key(&mut self, at: usize) -> bool {
+            self.key_written = at >= 0x1000;
+            self.key_written
+        }
+        fn copy_iovecs(&mut self, at: usize, n: usize) -> Result<&[libc::iovec], i32> {
+            if at < 0x1000 {
+                return Err(libc::EFAULT);
+            }
+            self.iov = (0..n)
+                .map(|i| libc::iovec {
+                    iov_base: (0x10000 + i * 4096) as *mut _,
+                    iov_len: if at == 0x2000 { usize::MAX } else { 512 },
+                })
+                .collect();
+            Ok(&self.iov)
+        }
+        fn privileged(&mut self) -> bool {
+            self.root
+        }
+    }
+
+    const LIM: Limits = Limits {
+        task_size: 0x7fff_ffff_f000,
+        kernel_32: false,
+        async_buffered: false,
+    };
+
+    fn read(fd: i32, buf: u64, n: u64, off: i64) -> Iocb {
+        Iocb {
+            opcode: cmd::PREAD,
+            fd,
+            buf,
+            nbytes: n,
+            offset: off,
+            ..Iocb::default()
+        }
+    }
+
+    fn err(cb: &Iocb) -> i32 {
+        check(cb, 0x1000, &mut Fake::default(), LIM).err().unwrap_or(0)
+    }
+
+    #[test]
+    fn the_descriptor_comes_first() {
+        let mut cb = read(42, 0x1_0000, 512, 0);
+        cb.flags = FLAG_RESFD;
+        cb.resfd = 99; // a bad eventfd too: EBADF of the file wins
+        assert_eq!(err(&cb), libc::EBADF);
+        assert_eq!(
+            err(&read(7, 0x1_0000, 512, 0)),
+            libc::EBADF,
+            "O_PATH is not a file fget takes"
+        );
+    }
+
+    #[test]
+    fn then_the_eventfd_then_the_key() {
+        let mut cb = read(3, 0x1_0000, 512, 0);
+        cb.flags = FLAG_RESFD;
+        cb.resfd = 5; // a pipe: not an eventfd
+        assert_eq!(err(&cb), libc::EINVAL);
+        cb.resfd = 6;
+        let mut env = Fake::default();
+        assert!(check(&cb, 0x1000, &mut env, LIM).is_ok());
+        assert!(env.key_written);
+        assert_eq!(
+            check(&cb, 0x10, &mut Fake::default(), LIM).err(),
+            Some(libc::EFAULT),
+            "aio_key not writable"
+        );
+    }
+
+    #[test]
+    fn reads_and_writes_follow_aio_prep_rw() {
+        // Unknown opcode, unknown RWF flag, priority classes.
+        let mut cb = read(3, 0x1_0000, 512, 0);
+        cb.opcode = 6;
+        assert_eq!(err(&cb), libc::EINVAL);
+        let mut cb = read(3, 0x1_0000, 512, 0);
+        cb.rw_flags = 0x8000_0000;
+        assert_eq!(err(&cb), libc::EOPNOTSUPP);
+        cb.rw_flags = 0;
+        cb.flags = FLAG_IOPRIO;
+        cb.reqprio = 1 << 13; // real time
+        assert_eq!(err(&cb), libc::EPERM);
+        let mut root = Fake {
+            root: true,
+            ..Fake::default()
+        };
+        assert!(check(&cb, 0x1000, &mut root, LIM).is_ok());
+        cb.reqprio = (2 << 13) | 8; // best effort, level out of range
+        assert_eq!(err(&cb), libc::EINVAL);
+        // The open mode.
+        let mut w = read(4, 0x1_0000, 512, 0);
+        w.opcode = cmd::PWRITE;
+        assert_eq!(err(&w), libc::EBADF, "a write on an O_RDONLY descriptor");
+    }
+
+    #[test]
+    fn buffers_reach_no_further_than_user_space() {
+        assert_eq!(err(&read(3, 0x7fff_ffff_e000, 0x2000, 0)), libc::EFAULT);
+        assert_eq!(err(&read(3, 0x7fff_ffff_e000, 0x1000, 0)), 0);
+        // Vectors: count, readable array, lengths.
+        let mut v = read(3, 0x1000, 1025, 0);
+        v.opcode = cmd::PREADV;
+        assert_eq!(err(&v), libc::EINVAL, "more than UIO_MAXIOV");
+        v.nbytes = 2;
+        v.buf = 0x10;
+        assert_eq!(err(&v), libc::EFAULT, "an unreadable iovec array");
+        v.buf = 0x2000;
+        assert_eq!(err(&v), libc::EINVAL, "a negative length");
+    }
+
+    #[test]
+    fn the_offset_is_checked_for_seekable_files_only() {
+        assert_eq!(err(&read(3, 0x1_0000, 512, -1)), libc::EINVAL);
+        assert_eq!(err(&read(3, 0x1_0000, 512, i64::MAX)), libc::EINVAL);
+        let plan = check(&read(5, 0x1_0000, 512, -7), 0x1000, &mut Fake::default(), LIM);
+        assert!(
+            matches!(
+                plan,
+                Ok(Plan::Rw {
+                    offset: -1,
+                    at: Where::Here,
+                    ..
+                })
+            ),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn where_a_request_runs() {
+        let at = |fd, lim| match check(&read(fd, 0x1_0000, 512, 0), 0x1000, &mut Fake::default(), lim) {
+            Ok(Plan::Rw { at, .. }) => at,
+            other => panic!("{other:?}"),
+        };
+        let uring = Limits {
+            async_buffered: true,
+            ..LIM
+        };
+        assert_eq!(at(4, LIM), Where::Executor, "O_DIRECT");
+        assert_eq!(at(3, LIM), Where::Here, "buffered, thread engine: as kernel AIO");
+        assert_eq!(at(3, uring), Where::HereIfCached, "buffered, io_uring");
+        assert_eq!(at(9, uring), Where::Here, "a file in memory");
+        assert_eq!(at(5, uring), Where::Here, "a pipe");
+    }
+
+    #[test]
+    fn a_file_in_memory_answers_ebadf_before_other_errors() {
+        // Its flags are asked only when another check fails, and then its
+        // EBADF (none here: O_RDWR) or the other error comes out.
+        let mut env = Fake::default();
+        assert!(check(&read(9, 0x1_0000, 512, 0), 0x1000, &mut env, LIM).is_ok());
+        assert!(env.asked_flags.is_empty(), "no F_GETFL for a file in memory");
+        assert_eq!(err(&read(9, 0x1_0000, 512, -1)), libc::EINVAL);
+    }
+
+    #[test]
+    fn polls_and_syncs() {
+        let poll = |fd, events: u64| Iocb {
+            opcode: cmd::POLL,
+            fd,
+            buf: events,
+            ..Iocb::default()
+        };
+        assert_eq!(err(&poll(5, 0x1_0000)), libc::EINVAL, "events wider than 16 bits");
+        assert!(matches!(
+            check(&poll(8, 1), 0x1000, &mut Fake::default(), LIM),
+            Ok(Plan::Poll { ready: 1, .. })
+        ));
+        assert_eq!(err(&poll(8, 2)), libc::EINVAL, "no poll method, not ready");
+        assert!(matches!(
+            check(&poll(5, 1), 0x1000, &mut Fake::default(), LIM),
+            Ok(Plan::Poll { ready: 0, .. })
+        ));
+        let sync = |fd| Iocb {
+            opcode: cmd::FDSYNC,
+            fd,
+            ..Iocb::default()
+        };
+        assert!(matches!(
+            check(&sync(3), 0x1000, &mut Fake::default(), LIM),
+            Ok(Plan::Sync { data_only: true })
+        ));
+        assert_eq!(err(&sync(5)), libc::EINVAL, "no fsync for a pipe");
+    }
+
+    #[test]
+    fn overflow_checks_follow_the_kernel_width() {
+        let mut cb = read(3, 0x1_0000, 1 << 31, 0);
+        assert_eq!(precheck(&cb, false), Ok(()));
+        assert_eq!(
+            precheck(&cb, true),
+            Err(libc::EINVAL),
+            "negative as a 32-bit ssize_t"
+        );
+        cb.nbytes = 1 << 63;
+        assert_eq!(precheck(&cb, false), Err(libc::EINVAL));
+        cb.nbytes = 1;
+        cb.buf = 1 << 32;
+        assert_eq!(
+            precheck(&cb, true),
+            Err(libc::EINVAL),
+            "a buffer wider than a 32-bit pointer"
+        );
+        cb.buf = 0;
+        cb.reserved2 = 1;
+        assert_eq!(precheck(&cb, false), Err(libc::EINVAL));
+    }
+
+    #[test]
+    fn a_poll_reports_the_wakers_mask() {
+        let (i, o) = (libc::POLLIN, libc::POLLOUT);
+        assert_eq!(wake_mask(libc::S_IFIFO, i, i | o), i | libc::POLLRDNORM);
+        assert_eq!(wake_mask(0, i, i), i, "an eventfd wakes with IN only");
+        assert_eq!(
+            wake_mask(libc::S_IFSOCK, libc::POLLHUP | i, i),
+            i,
+            "a hang-up: the mask filtered"
+        );
+    }
+}
