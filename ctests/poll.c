@@ -1,7 +1,10 @@
 /*
  * IO_CMD_POLL: on a pipe (ready at once, ready later, hung up), on an
  * eventfd, on a socket pair, on a regular file; several polls woken by one
- * write; the io_poll helper with io_queue_run; polls the kernel refuses.
+ * write; the io_poll helper with io_queue_run; polls the kernel refuses;
+ * hundreds of polls waiting at once, submitted in one call and one by one
+ * (a user-space engine hands each one's file to a thread that waits on
+ * them: none may be refused or lost on the way while that thread is busy).
  */
 #include "common.h"
 #include <poll.h>
@@ -164,6 +167,50 @@ static void helper_and_refusals(void)
 	close(p[1]);
 }
 
+#define MANY 600 /* within the usual 1024 descriptors, as kernel AIO needs none */
+
+static void many_waiting(void)
+{
+	static struct iocb cbs[MANY];
+	static struct iocb *list[MANY];
+	static struct io_event ev[MANY];
+	io_context_t big = 0;
+	CHECK(io_setup(MANY, &big) == 0);
+	int efd = eventfd(0, EFD_CLOEXEC);
+	CHECK(efd >= 0);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < MANY; i++) {
+			io_prep_poll(&cbs[i], efd, POLLIN);
+			cbs[i].data = (void *)(long)i;
+			list[i] = &cbs[i];
+		}
+		int accepted = 0;
+		if (round == 0) {
+			accepted = io_submit(big, MANY, list);
+		} else {
+			for (int i = 0; i < MANY; i++)
+				accepted += io_submit(big, 1, &list[i]) == 1;
+		}
+		struct timespec zero = { 0, 0 };
+		int early = io_getevents(big, 0, MANY, ev, &zero);
+		CHECK(eventfd_write(efd, 1) == 0);
+		int got = 0, pollin = 0;
+		if (early == 0 && accepted == MANY) {
+			reap_exactly(big, ev, MANY);
+			got = MANY;
+			for (int i = 0; i < MANY; i++)
+				pollin += ev[i].res == POLLIN && ev[i].obj == &cbs[(long)ev[i].data];
+		}
+		SAY("%d polls waiting on one eventfd, %s: accepted %d, ready before the write %d, "
+		    "reaped %d, POLLIN %d\n",
+		    MANY, round ? "one io_submit each" : "one io_submit", accepted, early, got, pollin);
+		uint64_t v;
+		CHECK(eventfd_read(efd, &v) == 0);
+	}
+	close(efd);
+	CALL("io_destroy(600-event context)", io_destroy(big));
+}
+
 int main(void)
 {
 	CHECK(io_setup(16, &ctx) == 0);
@@ -171,6 +218,7 @@ int main(void)
 	eventfds();
 	sockets();
 	helper_and_refusals();
+	many_waiting();
 	CALL("io_destroy", io_destroy(ctx));
 	return 0;
 }

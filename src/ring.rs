@@ -39,6 +39,16 @@ pub(crate) unsafe fn known_layout(ctx: usize) -> Option<u32> {
     (known && nr > 0).then_some(nr)
 }
 
+/// Whether the header at `ctx` carries the ring's magic (libaio's only test
+/// before it reads a timeout in user space).
+///
+/// # Safety
+/// The header at `ctx` is mapped.
+pub(crate) unsafe fn has_magic(ctx: usize) -> bool {
+    // SAFETY: the caller guarantees the header is mapped.
+    unsafe { header_word(ctx, offset_of!(aio_ring, magic)) == AIO_RING_MAGIC }
+}
+
 /// libaio's own test for its "empty ring, zero timeout" answer: the magic is
 /// right and the raw `head` and `tail` words are equal, whatever `nr` and the
 /// indices say (the program may have written them).

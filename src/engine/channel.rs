@@ -152,14 +152,14 @@ impl Channel {
         fd::fstat(fd).is_ok_and(|s| s.id == id)
     }
 
-    /// Sends one message with its descriptors: `Err(EBADF)` when the
-    /// channel is no longer ours, else the kernel's error (no room, too
-    /// many descriptors in flight).
-    pub(crate) fn send(&self, payload: &[u8], fds: &[i32]) -> Result<(), Errno> {
+    /// Sends one message with its descriptors (`wait`: for room, up to
+    /// [`SEND_WAIT_NS`]): `Err(EBADF)` when the channel is no longer ours,
+    /// else the kernel's error (no room, too many descriptors in flight).
+    pub(crate) fn send(&self, payload: &[u8], fds: &[i32], wait: bool) -> Result<(), Errno> {
         if !Self::ours(self.tx, self.tx_id) {
             return Err(Errno(libc::EBADF));
         }
-        fd::send_with_fds(self.tx, payload, fds)
+        fd::send_with_fds(self.tx, payload, fds, wait)
     }
 
     /// Sends each of `msgs` as a message of its own: how many went.
@@ -246,12 +246,12 @@ impl Slot {
     /// Sends on channel `gen`, if it is still the current one and ours
     /// (else it is given up: `EBADF`). A message is never sent on a channel
     /// other than the one its reader reads.
-    pub(crate) fn send_on(&self, gen: u32, payload: &[u8], fds: &[i32]) -> Result<(), Errno> {
+    pub(crate) fn send_on(&self, gen: u32, payload: &[u8], fds: &[i32], wait: bool) -> Result<(), Errno> {
         let (ch, now) = self.get()?;
         if now != gen {
             return Err(Errno(libc::EBADF));
         }
-        ch.send(payload, fds).inspect_err(|e| {
+        ch.send(payload, fds, wait).inspect_err(|e| {
             if e.0 == libc::EBADF {
                 self.lost(gen);
             }

@@ -114,6 +114,8 @@ struct Service {
     /// would need more is refused (`-EAGAIN`) rather than lost.
     held: AtomicU32,
     room: AtomicU32,
+    /// A wake-up message is on its way, unread (see [`Service::wake`]).
+    wake_sent: AtomicBool,
 }
 
 static SERVICE: ForkLocal<Service> = ForkLocal::new();
@@ -131,6 +133,7 @@ fn service() -> Option<&'static Service> {
         ring_ok: AtomicBool::new(false),
         held: AtomicU32::new(0),
         room: AtomicU32::new(0),
+        wake_sent: AtomicBool::new(false),
     })
 }
 
@@ -201,13 +204,17 @@ impl Service {
     }
 
     /// Sends a message to the current service, starting one if need be
-    /// (and again if the program broke the channel on the way).
-    fn send(&'static self, payload: &[u8], fds: &[i32]) -> Result<(), Errno> {
+    /// (and again if the program broke the channel on the way); `wait`: for
+    /// room in the channel, a moment (see `channel`).
+    fn send(&'static self, payload: &[u8], fds: &[i32], wait: bool) -> Result<(), Errno> {
         for _ in 0..2 {
             if !self.ensure() {
                 return Err(Errno(libc::EAGAIN));
             }
-            match self.chan.send_on(self.gen.load(Ordering::SeqCst), payload, fds) {
+            match self
+                .chan
+                .send_on(self.gen.load(Ordering::SeqCst), payload, fds, wait)
+            {
                 Err(Errno(libc::EBADF)) => continue,
                 r => return r,
             }
@@ -215,9 +222,24 @@ impl Service {
         Err(Errno(libc::EBADF))
     }
 
-    /// Wakes the running service (a message on its channel).
-    fn wake(&'static self) {
-        let _ = self.send(&message(ptr::null_mut(), 0, WAKE), &[]);
+    /// Wakes the running service (starting one if need be). One wake-up
+    /// message unread covers any number: the service reads every message,
+    /// then clears `wake_sent`, then looks at all its work. A channel full
+    /// of unread messages wakes it as well as one more would.
+    fn wake(&'static self) -> Result<(), Errno> {
+        if !self.ensure() {
+            return Err(Errno(libc::EAGAIN));
+        }
+        if self.wake_sent.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        match self.send(&message(ptr::null_mut(), 0, WAKE), &[], false) {
+            Ok(()) | Err(Errno(libc::EAGAIN)) => Ok(()),
+            Err(e) => {
+                self.wake_sent.store(false, Ordering::SeqCst);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -290,7 +312,7 @@ pub(crate) unsafe fn start_poll(req: *mut Req) -> Result<(), i32> {
     let fds = [r.fd, r.resfd];
     let n = if r.resfd >= 0 { 2 } else { 1 };
     r.handed.fetch_add(1, Ordering::Release);
-    if svc.send(&message(req, r.gen, POLL), &fds[..n]).is_err() {
+    if svc.send(&message(req, r.gen, POLL), &fds[..n], true).is_err() {
         give_room(n as u32);
         svc.shared.with(|s| unlink(&mut s.polls, |p| p == req));
         return Err(libc::EAGAIN);
@@ -335,7 +357,7 @@ pub(crate) fn cancel_polls(ctl: &Control, obj: Option<u64>) -> bool {
         any
     });
     if any {
-        svc.wake();
+        let _ = svc.wake();
     }
     any
 }
@@ -352,10 +374,11 @@ pub(crate) unsafe fn hold_eventfd(req: *mut Req) -> Result<(), i32> {
     if !(svc.ensure() && svc.take_room(1)) {
         return Err(libc::EAGAIN);
     }
-    svc.send(&message(req, r.gen, RESFD), &[r.resfd]).map_err(|_| {
-        give_room(1);
-        libc::EAGAIN
-    })
+    svc.send(&message(req, r.gen, RESFD), &[r.resfd], true)
+        .map_err(|_| {
+            give_room(1);
+            libc::EAGAIN
+        })
 }
 
 /// An io_uring request posted by a thread that cannot signal its eventfd
@@ -373,7 +396,7 @@ pub(crate) unsafe fn signal_later(req: *mut Req) {
     });
     // The service itself looks at its list before it sleeps again.
     if !channel::in_own_table() {
-        svc.wake();
+        let _ = svc.wake();
     }
 }
 
@@ -389,6 +412,7 @@ pub(crate) fn set_ring(fd: i32, id: FileId, hooks: RingHooks) {
                 svc.gen.load(Ordering::SeqCst),
                 &message(ptr::null_mut(), 0, RING),
                 &[fd],
+                true,
             )
             .is_ok()
     {
@@ -405,7 +429,7 @@ pub(crate) fn kick() -> bool {
         return true; // the service itself: it looks again before it sleeps
     }
     let Some(svc) = service() else { return false };
-    svc.send(&message(ptr::null_mut(), 0, WAKE), &[]).is_ok() && svc.ring_ok.load(Ordering::SeqCst)
+    svc.wake().is_ok() && svc.ring_ok.load(Ordering::SeqCst)
 }
 
 /// Whether a service runs (started if need be) that can watch the ring.
@@ -501,7 +525,9 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
     let mut idle_since = now_ns();
     let mut payload = [0u8; 16];
     loop {
-        // 1. Messages: polls' and eventfds' files, the ring, wake-ups.
+        // 1. Messages: polls' and eventfds' files, the ring, wake-ups. A
+        // wake-up sent after this store is read, or finds work we look at.
+        svc.wake_sent.store(false, Ordering::SeqCst);
         while !lost {
             match fd::recv_with_fds(rx, &mut payload, false) {
                 Ok(m) if m.len == payload.len() => {

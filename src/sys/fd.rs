@@ -115,8 +115,10 @@ struct Control([u8; 16 + 4 * MAX_FDS]);
 
 /// Sends one message (`payload`, and `fds` as `SCM_RIGHTS`): the kernel
 /// takes a reference to each file now, whatever the numbers name
-/// afterwards. Waits for room up to the socket's send timeout.
-pub(crate) fn send_with_fds(sock: i32, payload: &[u8], fds: &[i32]) -> Result<(), Errno> {
+/// afterwards. `wait`: wait for room up to the socket's send timeout (a
+/// signal does not cut the wait short); else `Err(EAGAIN)` when there is
+/// none.
+pub(crate) fn send_with_fds(sock: i32, payload: &[u8], fds: &[i32], wait: bool) -> Result<(), Errno> {
     if fds.len() > MAX_FDS {
         return Err(Errno(libc::EINVAL));
     }
@@ -148,9 +150,15 @@ pub(crate) fn send_with_fds(sock: i32, payload: &[u8], fds: &[i32]) -> Result<()
         // SAFETY: copies our descriptor numbers into that room.
         unsafe { ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), data, bytes) };
     }
-    // SAFETY: every pointer in `msg` is to our buffers, alive for the call.
-    let r = unsafe { libc::sendmsg(sock, &raw const msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-    let n = check(r as i64)?;
+    let flags = libc::MSG_NOSIGNAL | if wait { 0 } else { libc::MSG_DONTWAIT };
+    let n = loop {
+        // SAFETY: every pointer in `msg` is to our buffers, alive for the call.
+        let r = unsafe { libc::sendmsg(sock, &raw const msg, flags) };
+        match check(r as i64) {
+            Err(Errno(libc::EINTR)) => continue,
+            r => break r?,
+        }
+    };
     if n as usize != payload.len() {
         return Err(Errno(libc::EIO)); // a seqpacket message goes whole or not at all
     }

@@ -56,12 +56,17 @@ pub(crate) unsafe fn getevents(
     if !ctl.driven.load(Ordering::Relaxed) {
         ctl.driven.store(true, Ordering::Relaxed);
     }
-    // libaio's own answer, before any check: empty ring, zero timeout.
-    let zero = !timeout.is_null() && {
+    // libaio's own answer, before any check: empty ring, zero timeout. It
+    // reads the timeout in user space when the ring's magic is right, and
+    // so do we (once: the kernel would read it again, through its checked
+    // copy, only where libaio did not).
+    // SAFETY: a pinned context's ring is mapped.
+    let magic_ok = unsafe { ring::has_magic(ctl.ring_addr()) };
+    let direct = (!timeout.is_null() && magic_ok).then(|| {
         // SAFETY: the caller's promise; libaio reads it the same way.
-        let t = unsafe { ptr::read_unaligned(timeout) };
-        t.tv_sec == 0 && t.tv_nsec == 0
-    };
+        unsafe { ptr::read_unaligned(timeout) }
+    });
+    let zero = direct.is_some_and(|t| t.tv_sec == 0 && t.tv_nsec == 0);
     // SAFETY: a pinned context's ring is mapped.
     if zero && unsafe { ring::looks_empty(ctl.ring_addr()) } {
         return 0;
@@ -81,6 +86,8 @@ pub(crate) unsafe fn getevents(
     }
     let deadline = if timeout.is_null() {
         None
+    } else if let Some(t) = direct {
+        Some(process::deadline(&t))
     } else {
         let mut raw = [0u8; size_of::<libc::timespec>()];
         if sys::read_user(pid, timeout as usize, &mut raw) != raw.len() {
