@@ -4,7 +4,9 @@
  * io_pgetevents with and without a mask; then io_queue_run in every thread):
  * every completion is delivered exactly once
  * (each request carries a tag, and each tag is counted). Then polls completed
- * by one thread while others wait for them.
+ * by one thread while others wait for them. Then O_DIRECT reads paced one
+ * at a time, from one thread and then from several: the threads a
+ * user-space engine adds for them stay few (kernel AIO adds none).
  */
 #include "common.h"
 #include <poll.h>
@@ -237,6 +239,83 @@ static void polls_across_threads(void)
 	}
 }
 
+/* Threads in this process now (/proc/self/status). */
+static int thread_count(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	CHECK(f != NULL);
+	char line[256];
+	int n = -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	CHECK(n > 0);
+	return n;
+}
+
+#define PACED 150
+static int direct_fd;
+static atomic_int paced_ok, paced_done;
+
+static void *paced_reader(void *arg)
+{
+	io_context_t c = 0;
+	CHECK(io_setup(4, &c) == 0);
+	void *b;
+	CHECK(posix_memalign(&b, 4096, 4096) == 0);
+	for (long i = 0; i < PACED; i++) {
+		struct iocb cb, *one = &cb;
+		io_prep_pread(&cb, direct_fd, b, 4096, ((i + (long)arg) % 16) * 4096);
+		CHECK(io_submit(c, 1, &one) == 1);
+		struct io_event ev;
+		reap_exactly(c, &ev, 1);
+		if (ev.res == 4096 && ((char *)b)[0] == 'd')
+			atomic_fetch_add(&paced_ok, 1);
+		sleep_ms(1);
+	}
+	free(b);
+	CHECK(io_destroy(c) == 0);
+	atomic_fetch_add(&paced_done, 1);
+	return NULL;
+}
+
+static void paced_direct_reads(void)
+{
+	char path[4200];
+	const char *dir = getenv("CTEST_TMPDIR");
+	snprintf(path, sizeof(path), "%s/ctest-direct-XXXXXX", dir ? dir : "/tmp");
+	int w = mkstemp(path);
+	CHECK(w >= 0);
+	fill_file(w, 'd', 16 * 4096, 0);
+	CHECK(fsync(w) == 0);
+	direct_fd = open(path, O_RDONLY | O_DIRECT);
+	if (direct_fd < 0) /* no O_DIRECT here: buffered, same results */
+		direct_fd = open(path, O_RDONLY);
+	CHECK(direct_fd >= 0);
+	unlink(path);
+	close(w);
+	for (int readers = 1; readers <= 3; readers += 2) {
+		int before = thread_count(), most = 0;
+		pthread_t t[3];
+		atomic_store(&paced_ok, 0);
+		atomic_store(&paced_done, 0);
+		for (long i = 0; i < readers; i++)
+			CHECK(pthread_create(&t[i], NULL, paced_reader, (void *)i) == 0);
+		while (atomic_load(&paced_done) < readers) {
+			int now = thread_count() - before - readers;
+			most = now > most ? now : most;
+			sleep_ms(2);
+		}
+		for (int i = 0; i < readers; i++)
+			CHECK(pthread_join(t[i], NULL) == 0);
+		SAY("%d thread(s) each doing %d O_DIRECT reads one at a time: %d read right; "
+		    "threads added meanwhile at most 12: %s\n",
+		    readers, PACED, atomic_load(&paced_ok), most <= 12 ? "yes" : "no");
+	}
+	close(direct_fd);
+}
+
 int main(void)
 {
 	pgetevents = have_pgetevents();
@@ -249,6 +328,7 @@ int main(void)
 	many_threads_one_context("{0,0} and waiting", zero_and_waiting, 3);
 	queue_runs();
 	polls_across_threads();
+	paced_direct_reads();
 	CALL("io_destroy", io_destroy(ctx));
 	return 0;
 }

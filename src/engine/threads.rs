@@ -21,8 +21,9 @@
 //!   itself off the count *before* it reads `queued`: either the submitter
 //!   sees no worker and starts one, or the worker sees the message and
 //!   stays (each side a sequentially consistent write, then read).
-//! - A worker counts itself in once it runs in its table; a start that
-//!   fails is never counted, so nothing is sent for it.
+//! - A worker counts itself in once it runs in its table (until then its
+//!   start counts in `starting`, which bounds the pool with the workers);
+//!   a start that fails is never counted, so nothing is sent for it.
 //! - A submitter that finds no worker starts one before sending; if none
 //!   can start (`pthread_create` fails: `RLIMIT_NPROC`, a pids cgroup, no
 //!   memory; or no table of its own can be had), it does the requests
@@ -249,13 +250,18 @@ fn add_worker(p: &'static Pool, gen: u32) -> bool {
     if g != gen {
         return false;
     }
-    // Bounded with the starts under way; a worker counts itself in once
-    // it runs, so a start that fails is never relied on.
+    // Bounded with the starts under way. A start that succeeds is handed
+    // on: the worker counts itself in, then takes itself off `starting`
+    // (so it is always counted one way or the other); a start that fails
+    // is never counted.
     let starting = p.starting.fetch_add(1, Ordering::SeqCst);
-    let ok = p.counts(gen).workers + starting < MAX_WORKERS
-        && channel::spawn_private(&[(rx, id)], worker, gen as usize).is_ok();
-    p.starting.fetch_sub(1, Ordering::SeqCst);
-    ok
+    if p.counts(gen).workers + starting >= MAX_WORKERS
+        || channel::spawn_private(&[(rx, id)], worker, gen as usize).is_err()
+    {
+        p.starting.fetch_sub(1, Ordering::SeqCst);
+        return false;
+    }
+    true
 }
 
 /// A worker, in a table of its own holding the channel's receiving end
@@ -267,6 +273,18 @@ fn worker(fds: [i32; channel::MAX_BRING], gen: usize) {
         fd::close(rx);
         return;
     };
+    // Counted in (see add_worker): false for a channel already given up.
+    let counted_in = p.update(gen, |c| {
+        Some(Counts {
+            workers: c.workers + 1,
+            ..c
+        })
+    });
+    p.starting.fetch_sub(1, Ordering::SeqCst);
+    if !counted_in {
+        fd::close(rx);
+        return;
+    }
     let mut payload = [0u8; 16];
     loop {
         let counted = p.update(gen, |c| {
