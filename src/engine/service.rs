@@ -374,6 +374,7 @@ pub(crate) unsafe fn hold_eventfd(req: *mut Req) -> Result<(), i32> {
     if !(svc.ensure() && svc.take_room(1)) {
         return Err(libc::EAGAIN);
     }
+    r.handed.fetch_add(1, Ordering::Release);
     svc.send(&message(req, r.gen, RESFD), &[r.resfd], true)
         .map_err(|_| {
             give_room(1);
@@ -535,9 +536,16 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
                     let req =
                         u64::from_ne_bytes(payload[..8].try_into().unwrap_or([0; 8])) as usize as *mut Req;
                     let held = |i: usize| if i < m.nfds { m.fds[i] } else { -1 };
-                    match kind {
+                    // The submitter's writes to the record, made before it
+                    // sent the message (its `handed` release), are ours now.
+                    let stale = (kind == POLL || kind == RESFD) && !req.is_null() && {
                         // SAFETY: a record in flight that the message names.
-                        POLL | RESFD if !req.is_null() && unsafe { (*req).gen } != gen_of(&payload) => {
+                        let r = unsafe { &*req };
+                        r.handed.load(Ordering::Acquire);
+                        r.gen != gen_of(&payload)
+                    };
+                    match kind {
+                        POLL | RESFD if stale => {
                             // Not the use of the record the message was for
                             // (cannot happen): drop what it carried.
                             for &f in &m.fds[..m.nfds] {

@@ -449,7 +449,8 @@ unsafe fn complete(st: &Uring, req: *mut Req, res: i32, by_service: bool) {
     // -ECANCELED: its thread exited without its destructor running (io_uring
     // cancels what such a thread left in the kernel): the request ends with
     // that answer; it is never submitted again.
-    ctl.post(r.obj, r.data, i64::from(res));
+    // SAFETY: the caller's promise: the record is ours until given back.
+    unsafe { ctl.post_req(req, i64::from(res)) };
     st.pending.fetch_sub(1, Ordering::SeqCst);
     if prompt {
         need_less(st);
@@ -458,7 +459,8 @@ unsafe fn complete(st: &Uring, req: *mut Req, res: i32, by_service: bool) {
         // The service holds the eventfd: it signals it, then gives the
         // record back.
         if by_service {
-            let efd = service::held_eventfd(r);
+            // SAFETY: as above (borrowed again after the post wrote to it).
+            let efd = service::held_eventfd(unsafe { &*req });
             if efd >= 0 {
                 let _ = fd::eventfd_signal(efd);
                 fd::close(efd);

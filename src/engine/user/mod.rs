@@ -235,6 +235,25 @@ impl Control {
     /// Posts a completion: event, then tail (release), then sleepers; the
     /// kernel's order. The caller signals the request's eventfd after.
     pub(crate) fn post(&self, obj: u64, data: u64, res: i64) {
+        self.post_inner(obj, data, res, false);
+    }
+
+    /// Posts the completion of a record's request (see [`Control::post`]).
+    /// A request that kernel AIO would have done inside `io_submit` stops
+    /// being `due` here, after its event and before the sleepers are woken:
+    /// a reader that reads `seq`, then `due`, then the ring either sees it
+    /// no longer due with its event in the ring, or is woken after.
+    ///
+    /// # Safety
+    /// `req` is a record of this context in flight, held by the caller.
+    pub(crate) unsafe fn post_req(&self, req: *mut Req, res: i64) {
+        // SAFETY: the caller's promise: the record is ours alone.
+        let r = unsafe { &mut *req };
+        let due = core::mem::replace(&mut r.due, false);
+        self.post_inner(r.obj, r.data, res, due);
+    }
+
+    fn post_inner(&self, obj: u64, data: u64, res: i64, due: bool) {
         self.state.with(|st| {
             let ev = io_event {
                 data: data as usize as *mut _,
@@ -253,6 +272,10 @@ impl Control {
                     .refill(self.head().load(Ordering::Acquire), st.tail, self.nr);
             }
         });
+        if due {
+            // After the event: a reader that sees the count drop sees it.
+            self.due.fetch_sub(1, Ordering::Release);
+        }
         self.wake();
     }
 
@@ -329,7 +352,7 @@ impl Control {
         }
         r.iov = ptr::null_mut();
         if r.due {
-            // After the event: a reader that sees the count drop sees the event.
+            // Never posted (posting clears it): no event to wait for.
             self.due.fetch_sub(1, Ordering::Release);
             r.due = false;
         }
@@ -358,7 +381,8 @@ pub(crate) unsafe fn complete(req: *mut Req, res: i64, efd: i32) {
     let r = unsafe { &*req };
     // SAFETY: a record's control block outlives it (destroy waits for it).
     let ctl = unsafe { &*r.ctl };
-    ctl.post(r.obj, r.data, res);
+    // SAFETY: the caller's promise, passed on.
+    unsafe { ctl.post_req(req, res) };
     if efd >= 0 {
         let _ = sys::fd::eventfd_signal(efd);
     }

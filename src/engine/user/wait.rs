@@ -99,10 +99,12 @@ pub(crate) unsafe fn getevents(
     };
     let mut got: c_long = 0;
     loop {
-        // Both read before the ring: once `due` is 0, every due event is in
-        // the ring; a post after the look changes `seq`.
-        let due = ctl.due.load(Ordering::Acquire);
+        // Both read before the ring, `seq` first: a request stops being due
+        // before its post moves `seq` (`Control::post_req`), so either this
+        // `due` counts it no more and its event is in the ring, or the post
+        // moves `seq` after this look and wakes us.
         let seq = ctl.seq.load(Ordering::SeqCst);
+        let due = ctl.due.load(Ordering::Acquire);
         match reap(ctl, pid, events.wrapping_add(got as usize), nr - got) {
             Ok(n) => got += n as c_long,
             Err(e) => return if got > 0 { got as i32 } else { -e },

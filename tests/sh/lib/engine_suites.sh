@@ -485,8 +485,22 @@ fio_ours() {
 		R_OURS="FAIL: $R_OURS"
 	fi
 }
+# fio_latency TAG: "IOS P99 MAX" (total latency, microseconds) of a
+# --group_reporting read job, or what is wrong and returns 1.
+fio_latency() {
+	local tag=$1
+	if [ "$RC" != 0 ]; then
+		echo "exit status $RC: $(grep -h -m 1 -E 'err=|error' "$TMP/$tag.err" "$TMP/$tag.out" | head -n 1)"
+		return 1
+	fi
+	python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["jobs"][0]["read"]
+print("%d %d %d" % (r["total_ios"], r["lat_ns"]["percentile"]["99.000000"] // 1000, r["lat_ns"]["max"] // 1000))
+' "$TMP/$tag.out" 2>&1 || { echo "no JSON report: $(head -c 200 "$TMP/$tag.out")"; return 1; }
+}
 suite_fio() {
-	local d job name reap extra r_deb rows=()
+	local d job name reap extra r_deb rows=() why ios p99 worst bound p99_deb
 	odirect_dir
 	d=$ODIRECT_DIR
 	printf '\n=== fio (%s) with %s: 32 MiB per job, O_DIRECT, crc32c verify\n' "$(fio --version)" "$LABEL"
@@ -532,6 +546,35 @@ suite_fio() {
 		else
 			failures+=("fio with ours did not catch a corrupted block at 409600 (exit $RC)")
 		fi
+	fi
+	# Latency of threads each waiting on a context of its own with idle
+	# gaps (fio --thread: one process, a context per job), paced at 50 IOPS
+	# each, O_DIRECT and buffered: ours must have no stall (no I/O over
+	# 500 ms) and a 99th percentile within 5x Debian's, or 10 ms.
+	if [ -f "$d/seq64k-deb.dat" ]; then
+		local direct tag lat_deb lat_ours
+		for direct in 1 0; do
+			FIO=(timeout "$T_TOOL" fio --output-format=json --name=lat --filename="$d/seq64k-deb.dat" --size=32M
+				--ioengine=libaio --direct="$direct" --rw=randread --bs=4k --iodepth=1 --thread --numjobs=3
+				--rate_iops=50 --runtime=3 --time_based --group_reporting --lat_percentiles=1)
+			tag=fio-lat$direct
+			run_traced "$tag-deb" "" "$DEB_LIB" -- "${FIO[@]}"
+			lat_deb=$(fio_latency "$tag-deb") || fail_with_log "$TMP/$tag-deb.err" "fio latency with Debian's libaio: $lat_deb"
+			run_traced "$tag-ours" "$OURS_LIBDIR" "$OURS_LIB" -- env LIBAIO_RS_DEBUG=1 "${OURS_PRE[@]}" "${FIO[@]}"
+			why=$(engine_error "$TMP/$tag-ours.err")
+			[ -z "$why" ] || failures+=("$tag ($LABEL): $why")
+			if lat_ours=$(fio_latency "$tag-ours"); then
+				read -r _ p99_deb _ <<<"$lat_deb"
+				read -r ios p99 worst <<<"$lat_ours"
+				bound=$((p99_deb * 5 > 10000 ? p99_deb * 5 : 10000))
+				if ((ios < 400 || worst > 500000 || p99 > bound)); then
+					failures+=("$tag ($LABEL): $ios I/Os, p99 $p99 us (bound $bound), worst $worst us")
+				fi
+			else
+				failures+=("$tag ($LABEL): $lat_ours")
+			fi
+			rows+=("$(printf 'latency, 3 threads x 50 IOPS, direct=%s: Debian ios/p99/max us %s; ours %s' "$direct" "$lat_deb" "$lat_ours")")
+		done
 	fi
 	if [ $NOAIO_MODE = 1 ]; then
 		fio_cmd rand4k "$d/x.dat" 0 --rw=write --bs=4k
