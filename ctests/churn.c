@@ -144,6 +144,36 @@ static void eventfd_reused(io_context_t ctx)
 	close(p[1]);
 }
 
+/* fsync and fdatasync of a file with much dirty data (they take a while),
+ * then its number closed and taken by another file: the syncs are of the
+ * file the iocbs named when submitted. */
+static void syncs_outlive_the_number(io_context_t ctx)
+{
+	int fd = open_file("dirty", O_RDWR | O_TRUNC);
+	char *buf = malloc(1 << 20);
+	CHECK(buf != NULL);
+	memset(buf, 'D', 1 << 20);
+	for (int i = 0; i < 64; i++)
+		CHECK(write(fd, buf, 1 << 20) == 1 << 20);
+	free(buf);
+	struct iocb cb[2], *cbs[2] = { &cb[0], &cb[1] };
+	io_prep_fsync(&cb[0], fd);
+	io_prep_fdsync(&cb[1], fd);
+	CALL("io_submit(fsync, fdatasync of 64 MiB dirty; then close(N), pipe() = N)", io_submit(ctx, 2, cbs));
+	close(fd);
+	int p[2];
+	CHECK(pipe(p) == 0);
+	SAY("  the pipe got the same number: %d\n", p[0] == fd);
+	struct io_event ev[2];
+	reap_exactly(ctx, ev, 2);
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < 2; i++)
+			if (ev[i].obj == &cb[k])
+				SAY("  %s: %s\n", k ? "fdatasync" : "fsync", resname(ev[i].res));
+	close(p[0]);
+	close(p[1]);
+}
+
 static void locks_kept(io_context_t ctx)
 {
 	int fd = open_direct("locked");
@@ -196,6 +226,7 @@ int main(void)
 	descriptors_reused(ctx, 1);
 	poll_on_reused_number(ctx);
 	eventfd_reused(ctx);
+	syncs_outlive_the_number(ctx);
 	locks_kept(ctx);
 	CALL("io_destroy", io_destroy(ctx));
 	return 0;

@@ -10,6 +10,11 @@
  * gone idle (they leave after 2 s); the second time the new context is read
  * straight from its ring, with no io_getevents and no eventfd, as fio's
  * userspace_reap reads it.
+ * A third run closes the descriptors while requests are in flight: long
+ * O_DIRECT reads, each signalling an eventfd, of a file the program keeps
+ * (closefrom(5), the file and the eventfd at 3 and 4); then a poll on a new
+ * socket that waits. The reads' events must reach the ring with no library
+ * call, the eventfd must count each, and nothing may reach the socket.
  */
 #include "common.h"
 #include <poll.h>
@@ -115,6 +120,20 @@ static int run(int idle_first)
 	int vefd = eventfd(0, EFD_NONBLOCK);
 	int vsock[2];
 	CHECK(vefd >= 0 && socketpair(AF_UNIX, SOCK_SEQPACKET, 0, vsock) == 0);
+	/* A child forked now keeps the program's new descriptors (the library
+	 * closes its own in a child, and only those). */
+	pid_t kid = fork();
+	CHECK(kid >= 0);
+	if (kid == 0) {
+		int fds[] = { victim, vp[0], vp[1], vefd, vsock[0], vsock[1] };
+		int kept = 1;
+		for (unsigned i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			kept &= fcntl(fds[i], F_GETFD) >= 0;
+		_exit(kept ? 0 : 1);
+	}
+	int kst;
+	CHECK(waitpid(kid, &kst, 0) == kid);
+	SAY("a forked child has the program's new descriptors: %d\n", WIFEXITED(kst) && WEXITSTATUS(kst) == 0);
 	round_of_requests(ctx, "after closefrom, same context");
 	io_context_t ctx2 = 0;
 	CALL("io_setup(a new context)", io_setup(32, &ctx2));
@@ -140,15 +159,90 @@ static int run(int idle_first)
 	return 0;
 }
 
+#define INFLIGHT 8
+#define CHUNK (8 << 20)
+
+static int in_flight(void)
+{
+	alarm(60); /* a hang is a failure */
+	const char *dir = getenv("CTEST_TMPDIR");
+	snprintf(path, sizeof(path), "%s/closefrom-big", dir ? dir : "/tmp");
+	/* Numbers 3 and 4 are the program's before the library opens any. */
+	int wfd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(wfd >= 0);
+	fill_file(wfd, 'b', (size_t)INFLIGHT * CHUNK, 0);
+	CHECK(fsync(wfd) == 0);
+	close(wfd);
+	int dfd = open(path, O_RDONLY | O_DIRECT);
+	if (dfd < 0)
+		dfd = open(path, O_RDONLY);
+	int efd = eventfd(0, EFD_NONBLOCK);
+	CHECK(dfd >= 0 && efd >= 0);
+	if (dfd != 3)
+		CHECK(dup2(dfd, 3) == 3 && close(dfd) == 0);
+	if (efd != 4)
+		CHECK(dup2(efd, 4) == 4 && close(efd) == 0);
+	unlink(path);
+	io_context_t ctx = 0;
+	CALL("io_setup", io_setup(32, &ctx));
+	static struct iocb cb[INFLIGHT];
+	struct iocb *cbs[INFLIGHT];
+	char *buf;
+	CHECK(posix_memalign((void **)&buf, 4096, (size_t)INFLIGHT * CHUNK) == 0);
+	for (int i = 0; i < INFLIGHT; i++) {
+		io_prep_pread(&cb[i], 3, buf + (size_t)i * CHUNK, CHUNK, (long long)i * CHUNK);
+		io_set_eventfd(&cb[i], 4);
+		cbs[i] = &cb[i];
+	}
+	CALL("io_submit(8 reads of 8 MiB, each with an eventfd)", io_submit(ctx, INFLIGHT, cbs));
+	long closed = syscall(SYS_close_range, 5, ~0U, 0);
+	SAY("close_range(5, ~0) = %ld\n", closed);
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+	struct iocb pc, *pcs[1] = { &pc };
+	io_prep_poll(&pc, sv[0], POLLIN); /* waits: nobody writes to sv[1] */
+	CALL("io_submit(a poll on a new socket)", io_submit(ctx, 1, pcs));
+	/* Read from the ring, as fio's userspace_reap does. */
+	struct ctest_aio_ring *r = (struct ctest_aio_ring *)ctx;
+	struct io_event *ev = (struct io_event *)(r + 1);
+	long long deadline = now_ms() + 20000;
+	int got = 0, right = 0;
+	while (got < INFLIGHT && now_ms() < deadline) {
+		unsigned head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+		if (head == __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE)) {
+			sleep_ms(1);
+			continue;
+		}
+		right += ev[head].res == CHUNK;
+		got++;
+		__atomic_store_n(&r->head, (head + 1) % r->nr, __ATOMIC_RELEASE);
+	}
+	SAY("  events in the ring within 20 s: %d, reads of %d bytes: %d\n", got, CHUNK, right);
+	sleep_ms(100);
+	uint64_t v = 0;
+	SAY("  eventfd counted: %d\n", read(4, &v, 8) == 8 ? (int)v : 0);
+	char junk[64];
+	SAY("  bytes that reached the program's socket: %d\n", (int)(read(sv[1], junk, sizeof(junk)) > 0));
+	SAY("  data: %c %c\n", buf[0], buf[(size_t)INFLIGHT * CHUNK - 1]);
+	struct io_event pev;
+	CALL("io_cancel(the poll)", io_cancel(ctx, &pc, &pev));
+	struct timespec t = ms_timeout(5000);
+	CALL("io_getevents(the poll's event)", io_getevents(ctx, 1, 1, &pev, &t));
+	CALL("io_destroy", io_destroy(ctx));
+	free(buf);
+	return 0;
+}
+
 int main(void)
 {
 	/* Each run in a child process of its own: close_range closes all. */
-	for (int idle_first = 0; idle_first < 2; idle_first++) {
-		SAY("-- %s\n", idle_first ? "after the library's threads went idle" : "at once");
+	for (int mode = 0; mode < 3; mode++) {
+		SAY("-- %s\n", mode == 2 ? "with requests in flight" :
+			       mode ? "after the library's threads went idle" : "at once");
 		pid_t child = fork();
 		CHECK(child >= 0);
 		if (child == 0)
-			_exit(run(idle_first));
+			_exit(mode == 2 ? in_flight() : run(mode));
 		int status;
 		CHECK(waitpid(child, &status, 0) == child);
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);

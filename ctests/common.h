@@ -319,6 +319,27 @@ static inline void fill_file(int fd, char c, size_t len, off_t off)
 	}
 }
 
+/* A scratch file of `len` bytes of `c`, written through the page cache and
+ * synced, opened read-only with O_DIRECT where the file system allows it
+ * (else buffered: the same results), unlinked at once. */
+static inline int direct_data_fd(char c, size_t len)
+{
+	char path[4200];
+	const char *dir = getenv("CTEST_TMPDIR");
+	snprintf(path, sizeof(path), "%s/ctest-direct-XXXXXX", dir ? dir : "/tmp");
+	int w = mkstemp(path);
+	CHECK(w >= 0);
+	fill_file(w, c, len, 0);
+	CHECK(fsync(w) == 0);
+	int fd = open(path, O_RDONLY | O_DIRECT);
+	if (fd < 0)
+		fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	unlink(path);
+	close(w);
+	return fd;
+}
+
 /* Pins the calling thread to one CPU (the first it may run on), so that the
  * kernel's per-CPU request accounting gives the same counts on every run. */
 static inline void pin_to_one_cpu(void)

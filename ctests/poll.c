@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <pthread.h>
 
 static io_context_t ctx;
 
@@ -167,6 +168,45 @@ static void helper_and_refusals(void)
 	close(p[1]);
 }
 
+/* A poll and a read of an empty blocking pipe in one io_submit: kernel AIO
+ * arms the poll at its iocb, so it completes while io_submit still waits
+ * in the read. */
+static int hp1[2], hp2[2];
+static struct iocb hcb[2];
+static char hbuf[1];
+static void *blocked_submitter(void *arg)
+{
+	(void)arg;
+	struct iocb *two[2] = { &hcb[0], &hcb[1] };
+	CHECK(io_submit(ctx, 2, two) == 2);
+	return NULL;
+}
+
+static void poll_then_blocking_read(void)
+{
+	CHECK(pipe(hp1) == 0 && pipe(hp2) == 0);
+	io_prep_poll(&hcb[0], hp1[0], POLLIN);
+	io_prep_pread(&hcb[1], hp2[0], hbuf, 1, 0);
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, blocked_submitter, NULL) == 0);
+	sleep_ms(200); /* in the read by now (if not, the poll is ready at once) */
+	CHECK(write(hp1[1], "x", 1) == 1);
+	struct io_event ev;
+	struct timespec t2 = ms_timeout(2000);
+	int n = io_getevents(ctx, 1, 1, &ev, &t2);
+	SAY("poll, then a read of an empty blocking pipe, in one io_submit: the poll's event while it "
+	    "blocks: %d (res 0x%lx)\n",
+	    n, n == 1 ? ev.res : 0);
+	CHECK(write(hp2[1], "y", 1) == 1);
+	CHECK(pthread_join(t, NULL) == 0);
+	reap_exactly(ctx, &ev, 1);
+	SAY("  then the read: res=%s\n", resname(ev.res));
+	for (int i = 0; i < 2; i++) {
+		close(hp1[i]);
+		close(hp2[i]);
+	}
+}
+
 #define MANY 600 /* within the usual 1024 descriptors, as kernel AIO needs none */
 
 static void many_waiting(void)
@@ -218,6 +258,7 @@ int main(void)
 	eventfds();
 	sockets();
 	helper_and_refusals();
+	poll_then_blocking_read();
 	many_waiting();
 	CALL("io_destroy", io_destroy(ctx));
 	return 0;

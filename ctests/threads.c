@@ -282,19 +282,7 @@ static void *paced_reader(void *arg)
 
 static void paced_direct_reads(void)
 {
-	char path[4200];
-	const char *dir = getenv("CTEST_TMPDIR");
-	snprintf(path, sizeof(path), "%s/ctest-direct-XXXXXX", dir ? dir : "/tmp");
-	int w = mkstemp(path);
-	CHECK(w >= 0);
-	fill_file(w, 'd', 16 * 4096, 0);
-	CHECK(fsync(w) == 0);
-	direct_fd = open(path, O_RDONLY | O_DIRECT);
-	if (direct_fd < 0) /* no O_DIRECT here: buffered, same results */
-		direct_fd = open(path, O_RDONLY);
-	CHECK(direct_fd >= 0);
-	unlink(path);
-	close(w);
+	direct_fd = direct_data_fd('d', 16 * 4096);
 	for (int readers = 1; readers <= 3; readers += 2) {
 		int before = thread_count(), most = 0;
 		pthread_t t[3];

@@ -42,7 +42,7 @@ use crate::sync::Mutex;
 use crate::sys::fd::{self, FileId};
 use crate::sys::{self, Errno};
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 /// Marks the threads that live in a table of their own (the key's value
 /// plus one; 0: no key yet).
@@ -71,22 +71,43 @@ pub(crate) fn in_own_table() -> bool {
 /// The library's own descriptors in the program's table (channel ends, the
 /// ring): a forked child has none of the threads or state they serve, so
 /// they are closed there (`pthread_atfork`), before the child's program
-/// runs on. -1: a free entry.
-static OWNED: [AtomicI32; 8] = [const { AtomicI32::new(-1) }; 8];
+/// runs on; each only if it still names the file it was made for (the
+/// program may have closed the number and opened one of its own under it).
+/// An entry: the number (-1: free, -2: being filled), then the file's
+/// device and inode.
+struct Owned {
+    fd: AtomicI32,
+    dev: AtomicU64,
+    ino: AtomicU64,
+}
+
+static OWNED: [Owned; 8] = [const {
+    Owned {
+        fd: AtomicI32::new(-1),
+        dev: AtomicU64::new(0),
+        ino: AtomicU64::new(0),
+    }
+}; 8];
 static ATFORK: AtomicU32 = AtomicU32::new(0);
 
-/// Records `fd` as the library's own (see [`OWNED`]).
-pub(crate) fn own(fd: i32) {
+/// Records `fd`, the file `id`, as the library's own (see [`OWNED`]).
+pub(crate) fn own(fd: i32, id: FileId) {
     if ATFORK.swap(1, Ordering::AcqRel) == 0 {
         // SAFETY: registers a function of ours, which stays loaded (the
         // shared object is linked -z nodelete).
         unsafe { libc::pthread_atfork(None, None, Some(close_owned_in_child)) };
     }
     for slot in &OWNED {
+        // Claimed (-2), the identity written, then the number: a child
+        // finds a whole entry or none.
         if slot
-            .compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Acquire)
+            .fd
+            .compare_exchange(-1, -2, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
+            slot.dev.store(id.dev, Ordering::Relaxed);
+            slot.ino.store(id.ino, Ordering::Relaxed);
+            slot.fd.store(fd, Ordering::Release);
             return;
         }
     }
@@ -95,15 +116,22 @@ pub(crate) fn own(fd: i32) {
 /// `fd` is no longer the library's own.
 pub(crate) fn disown(fd: i32) {
     for slot in &OWNED {
-        let _ = slot.compare_exchange(fd, -1, Ordering::AcqRel, Ordering::Acquire);
+        let _ = slot
+            .fd
+            .compare_exchange(fd, -1, Ordering::AcqRel, Ordering::Acquire);
     }
 }
 
 extern "C" fn close_owned_in_child() {
     let _keep = sys::KeepErrno::new();
     for slot in &OWNED {
-        let fd = slot.swap(-1, Ordering::AcqRel);
-        if fd >= 0 {
+        let fd = slot.fd.swap(-1, Ordering::AcqRel);
+        let id = FileId {
+            dev: slot.dev.load(Ordering::Relaxed),
+            ino: slot.ino.load(Ordering::Relaxed),
+        };
+        // fstat is async-signal-safe, as a handler run after fork must be.
+        if fd >= 0 && fd::fstat(fd).is_ok_and(|st| st.id == id) {
             fd::close(fd);
         }
     }
@@ -134,8 +162,8 @@ impl Channel {
         });
         match (ids, timed) {
             (Ok((tx_id, rx_id)), Ok(())) => {
-                own(tx);
-                own(rx);
+                own(tx, tx_id);
+                own(rx, rx_id);
                 Ok(Channel { tx, rx, tx_id, rx_id })
             }
             (Err(e), _) | (_, Err(e)) => {

@@ -186,12 +186,16 @@ impl Service {
         };
         self.room.store(table_room(), Ordering::SeqCst);
         self.gen.store(gen, Ordering::SeqCst);
-        // The ring, if the program's descriptor for it is still the ring's.
+        // The ring, if the program's descriptor for it is still the ring's
+        // (one made after this look is sent to us: see `set_ring`).
+        self.ring_ok.store(false, Ordering::SeqCst);
         let ring = self
             .shared
             .with(|s| s.ring.map(|(fd, id, _)| (fd, id)))
             .filter(|&(fd, id)| fd::fstat(fd).is_ok_and(|s| s.id == id));
-        self.ring_ok.store(ring.is_some(), Ordering::SeqCst);
+        if ring.is_some() {
+            self.ring_ok.store(true, Ordering::SeqCst);
+        }
         let mut bring = [(rx, rx_id), (-1, FileId::default())];
         let n = match ring {
             Some(r) => {
@@ -382,8 +386,8 @@ pub(crate) unsafe fn hold_eventfd(req: *mut Req) -> Result<(), i32> {
         })
 }
 
-/// An io_uring request posted by a thread that cannot signal its eventfd
-/// (the service holds it): the service signals it and gives the record back.
+/// An io_uring request posted by whichever thread drained it: the service
+/// that holds its eventfd signals it and gives the record back.
 ///
 /// # Safety
 /// `req` is a posted record whose eventfd went to the service; the caller
@@ -401,12 +405,13 @@ pub(crate) unsafe fn signal_later(req: *mut Req) {
     }
 }
 
-/// The io_uring engine's ring and hooks, once made; a running service gets
-/// its own descriptor for the ring.
+/// The io_uring engine's ring and hooks, once made; a service running or
+/// starting gets its own descriptor for the ring (one that started before
+/// the ring was stored did not see it; one that saw it gets it twice).
 pub(crate) fn set_ring(fd: i32, id: FileId, hooks: RingHooks) {
     let Some(svc) = service() else { return };
     svc.shared.with(|s| s.ring = Some((fd, id, hooks)));
-    if svc.run.load(Ordering::SeqCst) & !WAITERS == RUNNING
+    if svc.run.load(Ordering::SeqCst) & !WAITERS != STOPPED
         && svc
             .chan
             .send_on(
@@ -525,10 +530,11 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
     let mut lost = false;
     let mut idle_since = now_ns();
     let mut payload = [0u8; 16];
+    // Eventfds of io_uring requests this service holds: it stays until it
+    // has signalled each (no other table has them).
+    let mut holding: u32 = 0;
     loop {
-        // 1. Messages: polls' and eventfds' files, the ring, wake-ups. A
-        // wake-up sent after this store is read, or finds work we look at.
-        svc.wake_sent.store(false, Ordering::SeqCst);
+        // 1. Messages: polls' and eventfds' files, the ring, wake-ups.
         while !lost {
             match fd::recv_with_fds(rx, &mut payload, false) {
                 Ok(m) if m.len == payload.len() => {
@@ -573,6 +579,7 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
                             let r = unsafe { &*req };
                             r.held_resfd.store(held(0), Ordering::Release);
                             r.poll_state.fetch_or(me, Ordering::AcqRel);
+                            holding += 1;
                         }
                         RING => {
                             if ring >= 0 {
@@ -601,24 +608,42 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
                 Err(_) => lost = true,
             }
         }
-        // 2. Eventfds of io_uring requests another thread posted.
-        let signals = svc
-            .shared
-            .with(|s| core::mem::replace(&mut s.signals, ptr::null_mut()));
-        let mut p = signals;
-        while !p.is_null() {
+        // Every message sent before this store has been read: a waker
+        // that finds the flag set after it sent one that is still unread,
+        // and its work is looked at below in any case.
+        svc.wake_sent.store(false, Ordering::SeqCst);
+        // 2. Eventfds of io_uring requests that were posted, those this
+        // service holds (another's are numbers of another table; one whose
+        // message is still on its way waits for it).
+        let mut signals: *mut Req = ptr::null_mut();
+        svc.shared.with(|s| loop {
+            let p = unlink(&mut s.signals, |p| {
+                // SAFETY: a listed record, under the list's lock.
+                holder(unsafe { (*p).poll_state.load(Ordering::Acquire) }) == me
+            });
+            if p.is_null() {
+                break;
+            }
+            // SAFETY: unlinked just now: ours.
+            unsafe { (*p).next = signals };
+            signals = p;
+        });
+        while !signals.is_null() {
             // SAFETY: a posted record given to us.
-            let next = unsafe { (*p).next };
+            let next = unsafe { (*signals).next };
             // SAFETY: as above.
-            unsafe { finish_signalled(p) };
-            p = next;
+            unsafe { finish_signalled(signals) };
+            holding = holding.saturating_sub(1);
+            signals = next;
         }
         // 3. The poll set: cancelled polls completed, the rest listed.
-        // Only the current service looks after the ring.
+        // The current service looks after the ring; while it has none (the
+        // program closed our descriptor for it before it started), the one
+        // left to finish does, for the requests still in the kernel.
         let hooks = svc
             .shared
             .with(|s| s.ring.map(|(_, _, h)| h))
-            .filter(|_| current());
+            .filter(|_| ring >= 0 && (current() || !svc.ring_ok.load(Ordering::SeqCst)));
         let watch = ring >= 0 && hooks.is_some_and(|h| (h.watch)());
         let mut cancelled: *mut Req = ptr::null_mut();
         let n = svc.shared.with(|s| {
@@ -696,7 +721,7 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
         });
         // 4. Leave when there is nothing to do, under the lock that adds work.
         let tick = hooks.and_then(|h| (h.tick)());
-        let busy = listed > extra || watch || tick.is_some();
+        let busy = listed > extra || watch || tick.is_some() || holding > 0;
         if busy {
             idle_since = now_ns();
         } else if now_ns().saturating_sub(idle_since) >= IDLE_NS || lost {
@@ -723,28 +748,41 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
                 };
                 if !current() {
                     // Left to finish: what it holds, and the ring while the
-                    // current service has none.
-                    let ring_duty = ring_work(s) && !svc.ring_ok.load(Ordering::SeqCst);
-                    return !(mine(s.polls, false) || mine(s.signals, false) || ring_duty);
+                    // current service has none (asked only then: the hooks
+                    // keep the current service's tick).
+                    let ring_duty = !svc.ring_ok.load(Ordering::SeqCst) && ring_work(s);
+                    return if mine(s.polls, false) || mine(s.signals, false) || ring_duty {
+                        Leave::Stay
+                    } else {
+                        Leave::Go
+                    };
                 }
                 if mine(s.polls, true) || mine(s.signals, true) {
-                    return false;
+                    return Leave::Stay;
                 }
                 // Stopped first, then the ring's needs looked at again: one
                 // who counted a need before our store saw us running and
                 // relies on us (each side writes, then reads the other's).
                 svc.run.store(STOPPED, Ordering::SeqCst);
                 if ring_work(s) {
-                    // Taken back, unless another service is starting.
-                    return svc
-                        .run
-                        .compare_exchange(STOPPED, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
-                        .is_err();
+                    // Taken back, unless another service is starting; then
+                    // everything is looked at again (the tick changed).
+                    return match svc.run.compare_exchange(
+                        STOPPED,
+                        RUNNING,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    ) {
+                        Ok(_) => Leave::Again,
+                        Err(_) => Leave::Go,
+                    };
                 }
-                true
+                Leave::Go
             });
-            if leave {
-                break;
+            match leave {
+                Leave::Go => break,
+                Leave::Again => continue,
+                Leave::Stay => {}
             }
         }
         let mut timeout = if busy { None } else { Some(IDLE_NS) };
@@ -795,6 +833,14 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
     }
 }
 
+/// What a service that found nothing to do decides.
+enum Leave {
+    Go,
+    Stay,
+    /// Taken back after it had stopped: look at everything again.
+    Again,
+}
+
 /// Posts a poll the service held, closing its files first.
 ///
 /// # Safety
@@ -834,14 +880,4 @@ unsafe fn finish_signalled(req: *mut Req) {
     let ctl = unsafe { &*r.ctl };
     // SAFETY: the caller's promise.
     unsafe { ctl.finish(req) };
-}
-
-/// The service's own eventfd for an io_uring request, once received: -1
-/// if it has none yet. The caller signals and closes it.
-pub(crate) fn held_eventfd(req: &Req) -> i32 {
-    let efd = req.held_resfd.swap(-1, Ordering::AcqRel);
-    if efd >= 0 {
-        give_room(1);
-    }
-    efd
 }

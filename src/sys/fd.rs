@@ -116,8 +116,8 @@ struct Control([u8; 16 + 4 * MAX_FDS]);
 /// Sends one message (`payload`, and `fds` as `SCM_RIGHTS`): the kernel
 /// takes a reference to each file now, whatever the numbers name
 /// afterwards. `wait`: wait for room up to the socket's send timeout (a
-/// signal does not cut the wait short); else `Err(EAGAIN)` when there is
-/// none.
+/// signal restarts the wait once, so at most twice that); else
+/// `Err(EAGAIN)` when there is none.
 pub(crate) fn send_with_fds(sock: i32, payload: &[u8], fds: &[i32], wait: bool) -> Result<(), Errno> {
     if fds.len() > MAX_FDS {
         return Err(Errno(libc::EINVAL));
@@ -151,11 +151,15 @@ pub(crate) fn send_with_fds(sock: i32, payload: &[u8], fds: &[i32], wait: bool) 
         unsafe { ptr::copy_nonoverlapping(fds.as_ptr().cast::<u8>(), data, bytes) };
     }
     let flags = libc::MSG_NOSIGNAL | if wait { 0 } else { libc::MSG_DONTWAIT };
+    // A signal restarts the wait with the whole timeout again: one more try
+    // at most, so that the wait stays bounded however often signals come.
+    let mut tries = 0;
     let n = loop {
         // SAFETY: every pointer in `msg` is to our buffers, alive for the call.
         let r = unsafe { libc::sendmsg(sock, &raw const msg, flags) };
         match check(r as i64) {
-            Err(Errno(libc::EINTR)) => continue,
+            Err(Errno(libc::EINTR)) if tries == 0 => tries += 1,
+            Err(Errno(libc::EINTR)) => return Err(Errno(libc::EAGAIN)),
             r => break r?,
         }
     };

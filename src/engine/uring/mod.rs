@@ -7,8 +7,10 @@
 //! the submitting thread inside `io_submit` (io_uring takes its reference to
 //! the file there, as kernel AIO does), one `io_uring_enter` per batch. Only
 //! requests of bounded length come here: reads and writes of files and block
-//! devices, and syncs (polls go to the service, stream I/O is done inside
-//! `io_submit`). A request's eventfd goes to the service, which signals it.
+//! devices (polls go to the service, stream I/O is done inside `io_submit`).
+//! Syncs are done inside `io_submit` too: io_uring always hands them to a
+//! worker of its own, which looks the descriptor up only then. A request's
+//! eventfd goes to the service, which signals it.
 //!
 //! Each thread enters the ring through its own registration of it
 //! (`IORING_REGISTER_RING_FDS`), made once, after checking that the
@@ -61,8 +63,8 @@ use super::user::submit::{run_all_here, run_here};
 use super::user::wait::Wait;
 use super::user::{Control, Executor, Op, Req};
 use crate::sync::{self, Mutex};
+use crate::sys;
 use crate::sys::uring::RingRef;
-use crate::sys::{self, fd};
 use core::cell::UnsafeCell;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -160,7 +162,7 @@ pub(crate) fn ensure() -> Result<(), Refused> {
             Ok(_) => {
                 let made = ring::create();
                 if let Ok(r) = made {
-                    super::channel::own(r.fd);
+                    super::channel::own(r.fd, r.id);
                     // SAFETY: only this thread (which moved `ready` from 0 to
                     // 1) writes it, and nobody reads it before `ready` is 2.
                     unsafe { *st.ring.get() = Some(r) };
@@ -217,6 +219,15 @@ impl Executor for UringExec {
         for &req in reqs {
             // SAFETY: the submitter's filled record, about to be handed over.
             let r = unsafe { &mut *req };
+            if matches!(r.op, Op::Fsync | Op::Fdsync) {
+                // io_uring takes a sync's file only when its worker runs it
+                // (the op is always punted), after io_submit has returned:
+                // by then the number may name another file or none. Done
+                // here, with the file the program named.
+                // SAFETY: a record of this io_submit, not handed over.
+                unsafe { run_here(req) };
+                continue;
+            }
             // SAFETY: as above; its eventfd goes to the service, which holds it.
             if r.resfd >= 0 && unsafe { service::hold_eventfd(req) }.is_err() {
                 // SAFETY: a record of this io_submit, not handed over.
@@ -268,7 +279,7 @@ impl Executor for UringExec {
             enter_until(st, ring, rref, *tail);
         });
         // Whatever completed meanwhile, while the token is free.
-        try_drain(st, ring, false);
+        try_drain(st, ring);
     }
 
     fn reserve_poll(&self, nfds: u32) -> bool {
@@ -341,7 +352,7 @@ fn enter_until(st: &Uring, ring: &Ring, me: RingRef, last: u32) {
             Err(_) => {
                 // EBUSY, EAGAIN: completions must be taken first (the CQ is
                 // full), or memory must come back.
-                if !try_drain(st, ring, false) {
+                if !try_drain(st, ring) {
                     spins += 1;
                     sys::thread::sleep_ns(if spins < 10 { 10_000 } else { 1_000_000 });
                 }
@@ -384,7 +395,7 @@ fn bump_epoch(st: &Uring) {
 }
 
 /// Drains the CQ if the token is free: whether anything was drained.
-fn try_drain(st: &Uring, ring: &Ring, by_service: bool) -> bool {
+fn try_drain(st: &Uring, ring: &Ring) -> bool {
     let (head, tail) = ring.cq();
     if head == tail && ring.sq_flags() & IORING_SQ_CQ_OVERFLOW == 0 {
         return false;
@@ -392,14 +403,14 @@ fn try_drain(st: &Uring, ring: &Ring, by_service: bool) -> bool {
     if !try_token(st) {
         return false;
     }
-    let any = drain_held(st, ring, by_service);
+    let any = drain_held(st, ring);
     release(st);
     any
 }
 
 /// Drains the CQ (the caller holds the token): each CQE becomes its
 /// request's event. Whether any was drained.
-fn drain_held(st: &Uring, ring: &Ring, by_service: bool) -> bool {
+fn drain_held(st: &Uring, ring: &Ring) -> bool {
     let mut any = false;
     let mut entered = false;
     loop {
@@ -426,7 +437,7 @@ fn drain_held(st: &Uring, ring: &Ring, by_service: bool) -> bool {
                 // SAFETY: `user_data` of our SQEs: a record in flight, held
                 // by the kernel until now, whose context cannot go (destroy
                 // waits for it).
-                unsafe { complete(st, user_data as usize as *mut Req, res, by_service) };
+                unsafe { complete(st, user_data as usize as *mut Req, res) };
             }
         }
     }
@@ -439,7 +450,7 @@ fn drain_held(st: &Uring, ring: &Ring, by_service: bool) -> bool {
 ///
 /// # Safety
 /// `req` is a record in flight whose CQE this is.
-unsafe fn complete(st: &Uring, req: *mut Req, res: i32, by_service: bool) {
+unsafe fn complete(st: &Uring, req: *mut Req, res: i32) {
     // SAFETY: the caller's promise.
     let r = unsafe { &*req };
     r.handed.load(Ordering::Acquire);
@@ -456,26 +467,12 @@ unsafe fn complete(st: &Uring, req: *mut Req, res: i32, by_service: bool) {
         need_less(st);
     }
     if wants_signal {
-        // The service holds the eventfd: it signals it, then gives the
-        // record back.
-        if by_service {
-            // SAFETY: as above (borrowed again after the post wrote to it).
-            let efd = service::held_eventfd(unsafe { &*req });
-            if efd >= 0 {
-                let _ = fd::eventfd_signal(efd);
-                fd::close(efd);
-                // SAFETY: the caller's promise: ours to give back.
-                unsafe { ctl.finish(req) };
-            } else {
-                // SAFETY: as above: the service takes it.
-                unsafe { service::signal_later(req) };
-            }
-        } else {
-            // SAFETY: as above.
-            unsafe { service::signal_later(req) };
-        }
+        // The service that holds the eventfd signals it, in its own
+        // table, then gives the record back (whichever thread drained).
+        // SAFETY: the caller's promise: the service takes the record.
+        unsafe { service::signal_later(req) };
     } else {
-        // SAFETY: as above.
+        // SAFETY: as above: ours to give back.
         unsafe { ctl.finish(req) };
     }
     // The submitting thread's count, last: its record may go once it is 0.
@@ -542,7 +539,7 @@ fn hold(
     sigmask: *const libc::sigset_t,
 ) -> Wait {
     loop {
-        drain_held(st, ring, false);
+        drain_held(st, ring);
         if done() {
             return Wait::Woken;
         }
@@ -564,7 +561,7 @@ fn hold(
         match r {
             None => {}
             Some(w) => {
-                drain_held(st, ring, false);
+                drain_held(st, ring);
                 return w;
             }
         }
@@ -675,7 +672,7 @@ fn service_drain(_ring_fd: i32) {
             return;
         }
     }
-    if try_drain(st, ring, true) {
+    if try_drain(st, ring) {
         return;
     }
     // A waiter holds the token and was woken by the same completion: let

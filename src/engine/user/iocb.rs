@@ -315,6 +315,11 @@ fn check_rest(
     if cb.rw_flags & !RWF_KNOWN != 0 {
         return Err(libc::EOPNOTSUPP);
     }
+    // RWF_NOWAIT on a file that cannot promise it (no FMODE_NOWAIT): of the
+    // files a program can name, directories.
+    if cb.rw_flags & RWF_NOWAIT != 0 && ftype == libc::S_IFDIR {
+        return Err(libc::EOPNOTSUPP);
+    }
     // The open mode: EBADF (for a file in memory, asked only if a later
     // check fails: see `check`).
     let mode = |env: &mut _| -> Result<i32, i32> {
@@ -508,8 +513,8 @@ mod tests {
 
     /// A world of descriptors for the checks: 3 a regular file opened
     /// O_RDWR, 4 one opened O_RDONLY|O_DIRECT, 5 a pipe, 6 an eventfd, 7 an
-    /// O_PATH descriptor, 8 /dev/null (no poll method), 9 a file in memory;
-    /// everything else closed. Memory at 0x1000.. is readable.
+    /// O_PATH descriptor, 8 /dev/null (no poll method), 9 a file in memory,
+    /// 10 a directory opened O_RDONLY; everything else closed. Memory at 0x1000.. is readable.
     #[derive(Default)]
     struct Fake {
         asked_flags: Vec<i32>,
@@ -525,6 +530,7 @@ mod tests {
                 5 => libc::S_IFIFO,
                 6 => 0,
                 8 => libc::S_IFCHR,
+                10 => libc::S_IFDIR,
                 _ => return FileFacts::default(),
             };
             FileFacts {
@@ -540,6 +546,7 @@ mod tests {
                 3 | 5 | 6 | 8 | 9 => Ok(libc::O_RDWR),
                 4 => Ok(libc::O_RDONLY | libc::O_DIRECT),
                 7 => Ok(libc::O_PATH),
+                10 => Ok(libc::O_RDONLY | libc::O_DIRECTORY),
                 _ => Err(libc::EBADF),
             }
         }
@@ -655,6 +662,16 @@ mod tests {
         let mut w = read(4, 0x1_0000, 512, 0);
         w.opcode = cmd::PWRITE;
         assert_eq!(err(&w), libc::EBADF, "a write on an O_RDONLY descriptor");
+        // A directory: RWF_NOWAIT refused before the open mode, then no
+        // read_iter.
+        let mut d = read(10, 0x1_0000, 512, 0);
+        assert_eq!(err(&d), libc::EINVAL);
+        d.rw_flags = RWF_NOWAIT;
+        assert_eq!(err(&d), libc::EOPNOTSUPP);
+        d.opcode = cmd::PWRITE;
+        assert_eq!(err(&d), libc::EOPNOTSUPP, "before the EBADF of the mode");
+        d.rw_flags = 0;
+        assert_eq!(err(&d), libc::EBADF);
     }
 
     #[test]

@@ -205,6 +205,15 @@ fn submit_one(
             };
             let cached = at == Where::HereIfCached;
             let flags = rw_flags as i32 | if cached { iocb::RWF_NOWAIT as i32 } else { 0 };
+            let may_block = !matches!(env.stat(cb.fd).kind, libc::S_IFREG | libc::S_IFBLK)
+                && rw_flags & iocb::RWF_NOWAIT == 0
+                && env.flags(cb.fd).is_ok_and(|f| f & libc::O_NONBLOCK == 0);
+            if may_block {
+                // A blocking pipe, socket or device may keep us here for as
+                // long as it likes: the polls before it wait with the
+                // engine from now on, as kernel AIO's were armed before it.
+                polls.hand_over(ctl);
+            }
             // SAFETY: our copy of the iovecs (or the one buffer), checked the
             // kernel's way; the buffers are the program's, which the kernel
             // reads through its checked copies.
@@ -315,10 +324,11 @@ fn submit_one(
     Ok(Some(req))
 }
 
-/// The polls of one run of iocbs that must wait, held until the run's end:
-/// kernel AIO completes a poll from the wake-up of its file, so a poll that
-/// a later request of the same call makes ready completes then, even if a
-/// request after that makes it not ready again.
+/// The polls of one run of iocbs that must wait, held until the run's end
+/// (or until a request that may block is done here): kernel AIO completes
+/// a poll from the wake-up of its file, so a poll that a later request of
+/// the same call makes ready completes then, even if a request after that
+/// makes it not ready again.
 struct Polls {
     reqs: [*mut Req; CHUNK],
     n: usize,
