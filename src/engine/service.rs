@@ -553,10 +553,12 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
                     match kind {
                         POLL | RESFD if stale => {
                             // Not the use of the record the message was for
-                            // (cannot happen): drop what it carried.
+                            // (cannot happen): drop what it carried, and
+                            // the room it was given.
                             for &f in &m.fds[..m.nfds] {
                                 fd::close(f);
                             }
+                            give_room(if kind == POLL { 2 } else { 1 }.min(m.nfds.max(1)) as u32);
                         }
                         POLL => {
                             // SAFETY: a listed poll record handed over to us.
@@ -789,7 +791,11 @@ fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
         if let Some(t) = tick {
             timeout = Some(timeout.map_or(t, |x| x.min(t)));
         }
-        if lost {
+        // A service that cannot be woken (its channel is gone), or whose
+        // eventfds' requests another service may drain (it has no ring: a
+        // service left to finish drains it, and cannot wake us), looks
+        // every tick.
+        if lost || (holding > 0 && ring < 0) {
             timeout = Some(timeout.map_or(LOST_TICK_NS, |x| x.min(LOST_TICK_NS)));
         }
         let r = fd::ppoll(&mut f[..listed], timeout, ptr::null());

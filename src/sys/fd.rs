@@ -75,14 +75,15 @@ pub(crate) fn fs_type(fd: i32) -> Result<i64, Errno> {
 /// Closes one of the library's own descriptors (never a program's: see the
 /// engines' rules).
 pub(crate) fn close(fd: i32) {
-    // SAFETY: no memory argument; the caller owns `fd`.
-    unsafe { libc::close(fd) };
+    // SAFETY: no memory argument; the caller owns `fd`. The raw call: not
+    // a cancellation point (see `rw`).
+    unsafe { libc::syscall(libc::SYS_close, fd) };
 }
 
 /// `write` of our buffer.
 pub(crate) fn write(fd: i32, buf: &[u8]) -> Result<usize, Errno> {
     // SAFETY: the kernel reads buf.len() bytes of ours.
-    check(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) } as i64).map(|n| n as usize)
+    check(unsafe { libc::syscall(libc::SYS_write, fd, buf.as_ptr(), buf.len()) } as i64).map(|n| n as usize)
 }
 
 /// Adds one to an eventfd (the kernel's `eventfd_signal`).
@@ -156,7 +157,8 @@ pub(crate) fn send_with_fds(sock: i32, payload: &[u8], fds: &[i32], wait: bool) 
     let mut tries = 0;
     let n = loop {
         // SAFETY: every pointer in `msg` is to our buffers, alive for the call.
-        let r = unsafe { libc::sendmsg(sock, &raw const msg, flags) };
+        // (The raw call: not a cancellation point, see `rw`.)
+        let r = unsafe { libc::syscall(libc::SYS_sendmsg, sock, &raw const msg, flags) };
         match check(r as i64) {
             Err(Errno(libc::EINTR)) if tries == 0 => tries += 1,
             Err(Errno(libc::EINTR)) => return Err(Errno(libc::EAGAIN)),
@@ -407,13 +409,18 @@ pub(crate) unsafe fn rw(
     offset: i64,
     flags: i32,
 ) -> i64 {
-    let ret = if write {
-        // SAFETY: the caller's promise.
-        unsafe { libc::pwritev2(fd, iov, cnt, offset as libc::off_t, flags) }
+    // Raw system calls, not libc's wrappers: those are pthread cancellation
+    // points, and a program's thread cancelled inside io_submit (which is
+    // none with kernel AIO) would leave the request half handed over. The
+    // offset goes as the kernel's low and high halves (`pos_from_hilo`).
+    let nr = if write {
+        libc::SYS_pwritev2
     } else {
-        // SAFETY: the caller's promise.
-        unsafe { libc::preadv2(fd, iov, cnt, offset as libc::off_t, flags) }
+        libc::SYS_preadv2
     };
+    let (lo, hi) = (offset as libc::c_long, ((offset as u64) >> 32) as libc::c_long);
+    // SAFETY: the caller's promise for `iov`; the rest are numbers.
+    let ret = unsafe { libc::syscall(nr, fd, iov, cnt, lo, hi, flags) };
     if ret < 0 {
         -i64::from(errno())
     } else {
@@ -423,13 +430,14 @@ pub(crate) unsafe fn rw(
 
 /// `fsync` or `fdatasync`: 0 or `-errno`.
 pub(crate) fn sync(fd: i32, data_only: bool) -> i64 {
-    let r = if data_only {
-        // SAFETY: no memory argument.
-        unsafe { libc::fdatasync(fd) }
+    // The raw calls: not cancellation points (see `rw`).
+    let nr = if data_only {
+        libc::SYS_fdatasync
     } else {
-        // SAFETY: no memory argument.
-        unsafe { libc::fsync(fd) }
+        libc::SYS_fsync
     };
+    // SAFETY: no memory argument.
+    let r = unsafe { libc::syscall(nr, fd) };
     if r < 0 {
         -i64::from(errno())
     } else {

@@ -124,7 +124,7 @@ int main(void)
 }
 EOF
 printf '%s\n' 'race:src/sys/fd.rs' >"$TMP/tsan.supp"
-for src in ctests/stress_reap.c ctests/threads.c ctests/reapers.c ctests/churn.c ctests/submitters_exit.c \
+for src in ctests/stress_reap.c ctests/threads.c ctests/reapers.c ctests/churn.c ctests/submitters_exit.c ctests/wakeups.c \
 	"$TMP/control.c"; do
 	out=$bin/$(basename "$src" .c)
 	gcc -std=gnu11 -O1 -g -fsanitize=thread -Wall -Wextra -Wno-unused-parameter \
@@ -190,7 +190,7 @@ pass=0 nfail=0 failed=()
 # descriptors reused under requests, submitters that exit) on both.
 runs=(stress_reap:kernel threads:kernel)
 for e in io_uring threads; do
-	runs+=("stress_reap:$e" "threads:$e" "reapers:$e" "churn:$e" "submitters_exit:$e")
+	runs+=("stress_reap:$e" "threads:$e" "reapers:$e" "churn:$e" "submitters_exit:$e" "wakeups:$e")
 done
 for run in "${runs[@]}"; do
 	name=${run%%:*} engine=${run#*:}

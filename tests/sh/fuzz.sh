@@ -21,7 +21,7 @@
 # 2), FUZZ_SHOW (divergences shown in full, 5), FUZZ_MAX_DIVERGENCES (stop
 # after that many, 20), FUZZ_OURS_ENV (VAR=value words set for our runs
 # only, e.g. LIBAIO_RS_ENGINE=threads to hold the thread engine to kernel
-# AIO's behaviour; not under make check, see the README's engine differences).
+# AIO's behaviour: tests/sh/fuzz_engines.sh does so for each engine).
 set -u
 . "$(dirname "$0")/lib/common.sh"
 

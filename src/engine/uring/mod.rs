@@ -216,6 +216,8 @@ impl Executor for UringExec {
         }
         let mut taken = [ptr::null_mut::<Req>(); 64];
         let mut n = 0;
+        let mut syncs = [ptr::null_mut::<Req>(); 64];
+        let mut nsyncs = 0;
         for &req in reqs {
             // SAFETY: the submitter's filled record, about to be handed over.
             let r = unsafe { &mut *req };
@@ -223,9 +225,10 @@ impl Executor for UringExec {
                 // io_uring takes a sync's file only when its worker runs it
                 // (the op is always punted), after io_submit has returned:
                 // by then the number may name another file or none. Done
-                // here, with the file the program named.
-                // SAFETY: a record of this io_submit, not handed over.
-                unsafe { run_here(req) };
+                // here, with the file the program named, once the rest of
+                // the batch is on its way.
+                syncs[nsyncs] = req;
+                nsyncs += 1;
                 continue;
             }
             // SAFETY: as above; its eventfd goes to the service, which holds it.
@@ -242,44 +245,11 @@ impl Executor for UringExec {
             taken[n] = req;
             n += 1;
         }
-        if n == 0 {
-            return;
+        if n > 0 {
+            enter_batch(st, ring, rref, &taken[..n]);
         }
-        // The service's safety net covers every request in the kernel: the
-        // first one after a quiet spell tells it (each side writes its
-        // word, then reads the other's; see `service_tick`).
-        if st.pending.fetch_add(n as u32, Ordering::SeqCst) == 0 && !st.ticking.load(Ordering::SeqCst) {
-            service::kick();
-        }
-        st.sq.with(|tail| {
-            for &req in &taken[..n] {
-                // SAFETY: our filled record.
-                let r = unsafe { &*req };
-                let sqe = match r.op {
-                    Op::Fsync | Op::Fdsync => Sqe::Fsync {
-                        fd: r.fd,
-                        data_only: r.op == Op::Fdsync,
-                    },
-                    _ => Sqe::Rw {
-                        write: r.writes(),
-                        fd: r.fd,
-                        iov: r.iov as u64,
-                        iovcnt: r.iovcnt as u32,
-                        offset: r.offset,
-                        rw_flags: r.rw_flags as u32,
-                        prio: r.prio,
-                    },
-                };
-                make_room(st, ring, rref, tail);
-                sqe.encode(ring.entry(*tail), req as u64);
-                *tail = tail.wrapping_add(1);
-                r.handed.fetch_add(1, Ordering::Release);
-            }
-            ring.publish(*tail);
-            enter_until(st, ring, rref, *tail);
-        });
-        // Whatever completed meanwhile, while the token is free.
-        try_drain(st, ring);
+        // SAFETY: records of this io_submit, not handed over.
+        syncs[..nsyncs].iter().for_each(|&req| unsafe { run_here(req) });
     }
 
     fn reserve_poll(&self, nfds: u32) -> bool {
@@ -328,6 +298,41 @@ fn make_room(st: &Uring, ring: &Ring, me: RingRef, tail: &mut u32) {
         ring.publish(*tail);
         enter_until(st, ring, me, *tail);
     }
+}
+
+/// Enters `taken` (reads and writes, counted in) into the ring, under the
+/// submission lock, then drains what completed meanwhile.
+fn enter_batch(st: &Uring, ring: &Ring, rref: RingRef, taken: &[*mut Req]) {
+    let n = taken.len();
+    // The service's safety net covers every request in the kernel: the
+    // first one after a quiet spell tells it (each side writes its
+    // word, then reads the other's; see `service_tick`).
+    if st.pending.fetch_add(n as u32, Ordering::SeqCst) == 0 && !st.ticking.load(Ordering::SeqCst) {
+        service::kick();
+    }
+    st.sq.with(|tail| {
+        for &req in taken {
+            // SAFETY: our filled record.
+            let r = unsafe { &*req };
+            let sqe = Sqe::Rw {
+                write: r.writes(),
+                fd: r.fd,
+                iov: r.iov as u64,
+                iovcnt: r.iovcnt as u32,
+                offset: r.offset,
+                rw_flags: r.rw_flags as u32,
+                prio: r.prio,
+            };
+            make_room(st, ring, rref, tail);
+            sqe.encode(ring.entry(*tail), req as u64);
+            *tail = tail.wrapping_add(1);
+            r.handed.fetch_add(1, Ordering::Release);
+        }
+        ring.publish(*tail);
+        enter_until(st, ring, rref, *tail);
+    });
+    // Whatever completed meanwhile, while the token is free.
+    try_drain(st, ring);
 }
 
 /// Enters the ring until the kernel has consumed every entry before `last`;

@@ -15,8 +15,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use linux_raw_sys::io_uring::{
     io_uring_cqe, io_uring_op, io_uring_params, io_uring_sqe, io_uring_sqe__bindgen_ty_1,
     io_uring_sqe__bindgen_ty_2, io_uring_sqe__bindgen_ty_3, IORING_FEAT_EXT_ARG, IORING_FEAT_NODROP,
-    IORING_FEAT_SINGLE_MMAP, IORING_FSYNC_DATASYNC, IORING_OFF_SQES, IORING_OFF_SQ_RING, IORING_SETUP_CLAMP,
-    IORING_SETUP_CQSIZE, IORING_SETUP_SUBMIT_ALL,
+    IORING_FEAT_SINGLE_MMAP, IORING_OFF_SQES, IORING_OFF_SQ_RING, IORING_SETUP_CLAMP, IORING_SETUP_CQSIZE,
+    IORING_SETUP_SUBMIT_ALL,
 };
 
 /// Submission entries: a batch larger than this is entered in several calls.
@@ -207,8 +207,6 @@ pub(crate) enum Sqe {
         rw_flags: u32,
         prio: u16,
     },
-    /// `FSYNC` (or its data-only form).
-    Fsync { fd: i32, data_only: bool },
     /// Does nothing: its completion wakes a thread asleep in the ring.
     Nop,
 }
@@ -245,13 +243,6 @@ impl Sqe {
                 // not; kernel AIO takes it as a hint. The rest mean the same.
                 sqe.__bindgen_anon_3 = io_uring_sqe__bindgen_ty_3 {
                     rw_flags: rw_flags & !RWF_HIPRI,
-                };
-            }
-            Sqe::Fsync { fd, data_only } => {
-                sqe.opcode = io_uring_op::IORING_OP_FSYNC as u8;
-                sqe.fd = fd;
-                sqe.__bindgen_anon_3 = io_uring_sqe__bindgen_ty_3 {
-                    fsync_flags: if data_only { IORING_FSYNC_DATASYNC } else { 0 },
                 };
             }
             Sqe::Nop => sqe.opcode = io_uring_op::IORING_OP_NOP as u8,
@@ -303,17 +294,7 @@ mod tests {
     }
 
     #[test]
-    fn a_data_sync_and_a_nop() {
-        // SAFETY: plain data, valid all-zero.
-        let mut sqe: io_uring_sqe = unsafe { core::mem::zeroed() };
-        Sqe::Fsync {
-            fd: 3,
-            data_only: true,
-        }
-        .encode(&mut sqe, 9);
-        let b = bytes(&sqe);
-        assert_eq!(b[0], io_uring_op::IORING_OP_FSYNC as u8);
-        assert_eq!(b[28..32], IORING_FSYNC_DATASYNC.to_ne_bytes());
+    fn a_nop() {
         // SAFETY: plain data, valid all-zero.
         let mut nop: io_uring_sqe = unsafe { core::mem::zeroed() };
         Sqe::Nop.encode(&mut nop, 0);
