@@ -13,7 +13,7 @@
  * A third run closes the descriptors while requests are in flight: long
  * O_DIRECT reads, each signalling an eventfd, of a file the program keeps
  * (closefrom(5), the file and the eventfd at 3 and 4); then a poll on a new
- * socket that waits. The reads' events must reach the ring with no library
+ * socket that waits, one more such read first. The reads' events must reach the ring with no library
  * call, the eventfd must count each, and nothing may reach the socket.
  */
 #include "common.h"
@@ -188,7 +188,7 @@ static int in_flight(void)
 	static struct iocb cb[INFLIGHT];
 	struct iocb *cbs[INFLIGHT];
 	char *buf;
-	CHECK(posix_memalign((void **)&buf, 4096, (size_t)INFLIGHT * CHUNK) == 0);
+	CHECK(posix_memalign((void **)&buf, 4096, (size_t)(INFLIGHT + 1) * CHUNK) == 0);
 	for (int i = 0; i < INFLIGHT; i++) {
 		io_prep_pread(&cb[i], 3, buf + (size_t)i * CHUNK, CHUNK, (long long)i * CHUNK);
 		io_set_eventfd(&cb[i], 4);
@@ -197,6 +197,12 @@ static int in_flight(void)
 	CALL("io_submit(8 reads of 8 MiB, each with an eventfd)", io_submit(ctx, INFLIGHT, cbs));
 	long closed = syscall(SYS_close_range, 5, ~0U, 0);
 	SAY("close_range(5, ~0) = %ld\n", closed);
+	/* One more read with the eventfd, submitted after the close. */
+	static struct iocb late;
+	struct iocb *lates[1] = { &late };
+	io_prep_pread(&late, 3, buf + (size_t)INFLIGHT * CHUNK, CHUNK, 0);
+	io_set_eventfd(&late, 4);
+	CALL("io_submit(one more read with the eventfd)", io_submit(ctx, 1, lates));
 	int sv[2];
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
 	struct iocb pc, *pcs[1] = { &pc };
@@ -207,7 +213,7 @@ static int in_flight(void)
 	struct io_event *ev = (struct io_event *)(r + 1);
 	long long deadline = now_ms() + 20000;
 	int got = 0, right = 0;
-	while (got < INFLIGHT && now_ms() < deadline) {
+	while (got < INFLIGHT + 1 && now_ms() < deadline) {
 		unsigned head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
 		if (head == __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE)) {
 			sleep_ms(1);
