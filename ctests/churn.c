@@ -150,12 +150,7 @@ static void eventfd_reused(io_context_t ctx)
 static void syncs_outlive_the_number(io_context_t ctx)
 {
 	int fd = open_file("dirty", O_RDWR | O_TRUNC);
-	char *buf = malloc(1 << 20);
-	CHECK(buf != NULL);
-	memset(buf, 'D', 1 << 20);
-	for (int i = 0; i < 64; i++)
-		CHECK(write(fd, buf, 1 << 20) == 1 << 20);
-	free(buf);
+	write_dirty(fd, 'D', 64);
 	struct iocb cb[2], *cbs[2] = { &cb[0], &cb[1] };
 	io_prep_fsync(&cb[0], fd);
 	io_prep_fdsync(&cb[1], fd);

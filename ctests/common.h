@@ -319,6 +319,18 @@ static inline void fill_file(int fd, char c, size_t len, off_t off)
 	}
 }
 
+/* Appends `mib` MiB of `c` through the page cache, left dirty: a sync of the
+ * file then takes a while. */
+static inline void write_dirty(int fd, char c, int mib)
+{
+	char *big = malloc(1 << 20);
+	CHECK(big != NULL);
+	memset(big, c, 1 << 20);
+	for (int i = 0; i < mib; i++)
+		CHECK(write(fd, big, 1 << 20) == 1 << 20);
+	free(big);
+}
+
 /* A scratch file of `len` bytes of `c`, written through the page cache and
  * synced, opened read-only with O_DIRECT where the file system allows it
  * (else buffered: the same results), unlinked at once. */

@@ -68,12 +68,7 @@ static void cancelled_in_submit(void)
 {
 	CHECK(io_setup(8, &cctx) == 0);
 	cfd = scratch_fd(O_RDWR);
-	char *big = malloc(1 << 20);
-	CHECK(big != NULL);
-	memset(big, 'c', 1 << 20);
-	for (int i = 0; i < 128; i++)
-		CHECK(write(cfd, big, 1 << 20) == 1 << 20);
-	free(big);
+	write_dirty(cfd, 'c', 128);
 	pthread_t t;
 	CHECK(pthread_create(&t, NULL, cancelled_submitter, NULL) == 0);
 	while (!atomic_load(&entering))
