@@ -187,6 +187,11 @@ static void poll_then_blocking_read(void)
 	CHECK(pipe(hp1) == 0 && pipe(hp2) == 0);
 	io_prep_poll(&hcb[0], hp1[0], POLLIN);
 	io_prep_pread(&hcb[1], hp2[0], hbuf, 1, 0);
+	/* valgrind holds its one lock through io_submit, which would then
+	 * block every thread: there the read finds its byte at once. */
+	int pre_written = under_valgrind();
+	if (pre_written)
+		CHECK(write(hp2[1], "y", 1) == 1);
 	pthread_t t;
 	CHECK(pthread_create(&t, NULL, blocked_submitter, NULL) == 0);
 	sleep_ms(200); /* in the read by now (if not, the poll is ready at once) */
@@ -197,7 +202,8 @@ static void poll_then_blocking_read(void)
 	SAY("poll, then a read of an empty blocking pipe, in one io_submit: the poll's event while it "
 	    "blocks: %d (res 0x%lx)\n",
 	    n, n == 1 ? ev.res : 0);
-	CHECK(write(hp2[1], "y", 1) == 1);
+	if (!pre_written)
+		CHECK(write(hp2[1], "y", 1) == 1);
 	CHECK(pthread_join(t, NULL) == 0);
 	reap_exactly(ctx, &ev, 1);
 	SAY("  then the read: res=%s\n", resname(ev.res));

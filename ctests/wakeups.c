@@ -16,6 +16,10 @@
 #define K 4
 #define CANCEL_ROUNDS 1500
 #define READ_ROUNDS 1000
+/* Under valgrind, which runs one thread at a time, slowly: */
+#define VALGRIND_ROUNDS 50
+
+static int cancel_rounds = CANCEL_ROUNDS, read_rounds = READ_ROUNDS;
 #define B 4
 
 static pthread_barrier_t bar;
@@ -29,7 +33,7 @@ static void *canceller(void *arg)
 	CHECK(io_setup(8, &ctx) == 0);
 	int p[2];
 	CHECK(pipe(p) == 0);
-	for (int r = 0; r < CANCEL_ROUNDS; r++) {
+	for (int r = 0; r < cancel_rounds; r++) {
 		struct iocb cb, *one = &cb;
 		io_prep_poll(&cb, p[0], POLLIN);
 		CHECK(io_submit(ctx, 1, &one) == 1);
@@ -60,7 +64,7 @@ static void *reader(void *arg)
 	CHECK(efd >= 0);
 	char *buf;
 	CHECK(posix_memalign((void **)&buf, 4096, B * 4096) == 0);
-	for (int r = 0; r < READ_ROUNDS; r++) {
+	for (int r = 0; r < read_rounds; r++) {
 		struct iocb cb[B], *cbs[B];
 		for (int i = 0; i < B; i++) {
 			io_prep_pread(&cb[i], data_fd, buf + i * 4096, 4096, ((id * B + i + r) % 64) * 4096);
@@ -105,17 +109,19 @@ static void in_k_threads(void *(*fn)(void *))
 
 int main(void)
 {
+	if (under_valgrind())
+		cancel_rounds = read_rounds = VALGRIND_ROUNDS;
 	CHECK(pthread_barrier_init(&bar, NULL, K) == 0);
 	in_k_threads(canceller);
 	SAY("%d threads x %d rounds of poll, io_cancel, io_getevents(3 s): events missing %d, "
 	    "later than 1 s %d\n",
-	    K, CANCEL_ROUNDS, atomic_load(&missing_cancel), atomic_load(&slow_cancel));
+	    K, cancel_rounds, atomic_load(&missing_cancel), atomic_load(&slow_cancel));
 
 	data_fd = direct_data_fd('w', 64 * 4096);
 	in_k_threads(reader);
 	SAY("%d threads x %d rounds of %d O_DIRECT reads with an eventfd: wrong reads %d, "
 	    "rounds whose eventfd missed a completion %d\n",
-	    K, READ_ROUNDS, B, atomic_load(&bad_reads), atomic_load(&missing_signal));
+	    K, read_rounds, B, atomic_load(&bad_reads), atomic_load(&missing_signal));
 	close(data_fd);
 	return 0;
 }
