@@ -152,8 +152,18 @@ fn every_operation_on_every_engine() {
         // The waker's mask: POLLIN, maybe with POLLRDNORM.
         assert_ne!(c.result.unwrap() & libc::POLLIN as usize, 0, "{engine:?}");
 
+        // The 8 requests so far each signalled the eventfd too, just after
+        // its event reached the ring (a signal may land after the reap).
+        let (mut earlier, t0) = (0, Instant::now());
+        while earlier < 8 && t0.elapsed() < Duration::from_secs(5) {
+            earlier += ctx.clear_ready().unwrap();
+        }
+        assert_eq!(
+            earlier, 8,
+            "{engine:?}: every earlier request signalled the eventfd"
+        );
+
         // a batch: all taken, all reaped once, the eventfd counted them
-        ctx.clear_ready().unwrap();
         let mut batch: Vec<_> = (0..8)
             .map(|i| Request::read(f, AlignedBuf::new(4096).unwrap(), (i % 3) * 4096).with_user_data(i))
             .collect();

@@ -261,7 +261,10 @@ pub(crate) fn recv_with_fds(sock: i32, payload: &mut [u8], wait: bool) -> Result
     msg.msg_controllen = control.0.len() as _;
     let flags = libc::MSG_CMSG_CLOEXEC | if wait { 0 } else { libc::MSG_DONTWAIT };
     // SAFETY: every pointer in `msg` is to our buffers, alive for the call.
-    let n = check(unsafe { libc::recvmsg(sock, &raw mut msg, flags) } as i64)?;
+    // The raw call: the descriptors it brings in belong to this thread's
+    // own table, which tools that model one table per process (TSan's
+    // interceptors) must not mistake for the program's.
+    let n = check(unsafe { libc::syscall(libc::SYS_recvmsg, sock, &raw mut msg, flags) })?;
     let mut out = Received {
         len: n as usize,
         fds: [-1; MAX_FDS],
