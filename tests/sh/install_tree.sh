@@ -151,19 +151,19 @@ exec gcc "\$@"
 EOF
 chmod +x "$TMP/cc"
 readelf -n "$BUILD/libaio.so.1.0.2" | grep -q 'Build ID' || fail "the default build has no build-id: the LDFLAGS mark would prove nothing"
-! readelf -d "$BUILD/libaio.so.1.0.2" | grep -q 'NODELETE' || fail "the default build is NODELETE: the CFLAGS mark would prove nothing"
+! readelf -d "$BUILD/libaio.so.1.0.2" | grep -q 'NODUMP' || fail "the default build is NODUMP: the CFLAGS mark would prove nothing"
 b2=$TMP/b2
-CC=$TMP/cc CFLAGS='-O2 -Wl,-z,nodelete' LDFLAGS='-Wl,--build-id=none' \
+CC=$TMP/cc CFLAGS='-O2 -Wl,-z,nodump' LDFLAGS='-Wl,--build-id=none' \
 	make -s B="$b2" install prefix="$TMP/q" LDCONFIG=: >"$TMP/make.log" 2>&1 || {
 	cat "$TMP/make.log" >&2
 	fail "make install with CC/CFLAGS/LDFLAGS failed"
 }
-grep -- '-shared' "$TMP/cc.log" | grep -- '-Wl,-z,nodelete' | grep -q -- '-Wl,--build-id=none' ||
+grep -- '-shared' "$TMP/cc.log" | grep -- '-Wl,-z,nodump' | grep -q -- '-Wl,--build-id=none' ||
 	fail "no link through \$CC with \$CFLAGS and \$LDFLAGS; \$CC saw: $(cat "$TMP/cc.log" 2>/dev/null)"
 so=$TMP/q/lib/libaio.so.1.0.2
 ! readelf -n "$so" | grep -q 'Build ID' || fail "LDFLAGS=-Wl,--build-id=none did not reach the link: $so has a build-id"
-readelf -d "$so" | grep -q 'NODELETE' || fail "CFLAGS=-Wl,-z,nodelete did not reach the link: $so is not NODELETE"
-echo "CC/CFLAGS/LDFLAGS: link ran through \$CC; result has no build-id (LDFLAGS) and is NODELETE (CFLAGS)"
+readelf -d "$so" | grep -q 'NODUMP' || fail "CFLAGS=-Wl,-z,nodump did not reach the link: $so is not NODUMP"
+echo "CC/CFLAGS/LDFLAGS: link ran through \$CC; result has no build-id (LDFLAGS) and is NODUMP (CFLAGS)"
 
 # 4. The default prefix: /usr/local, nothing under /usr.
 def=$TMP/def
