@@ -40,24 +40,43 @@ STATICLIB = $(CARGO_TARGET_DIR)/release/libaio_so.a
 SRCS = $(shell find src cshim/src -name "*.rs") Makefile Cargo.toml cshim/Cargo.toml build.rs cbindgen.toml
 
 # Every exported name, for -u (pull it from the archive) and for libaio.a.
-EXPORTS = $(shell sed -n 's/^[[:space:]]*\(io_[a-z0-9_]*\);/\1/p' libaio.map | sort -u)
+EXPORTS = $(shell sed -n 's/^[[:space:]]*\(\(io\|libaio_rs\)_[a-z0-9_]*\);/\1/p' libaio.map | sort -u)
+# The project's version (libaio's, 0.3.113, stays the ABI's and pkg-config's).
+VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 VERSIONED = io_getevents@@LIBAIO_0.4 io_cancel@@LIBAIO_0.4 io_queue_wait@@LIBAIO_0.4 \
 	io_getevents@LIBAIO_0.1 io_cancel@LIBAIO_0.1 io_queue_wait@LIBAIO_0.1
 
-.PHONY: all install uninstall check deps demo bench header clean fuzz
+.PHONY: all install uninstall check deps demo bench header clean fuzz help
 
 all: $(B)/$(libname) $(B)/libaio.a $(B)/libaio.pc
 
 $(STATICLIB): $(SRCS)
 	LIBAIO_RS_NO_CTESTS=1 $(CARGO) build --release -p libaio-so
 
-# $(call link_so,SONAME): the final link of the shared object named $@.
-link_so = $(CC) $(CFLAGS) -shared -fPIC -o $@ -Wl,-soname,$(1) \
+# $(call link_so,SONAME): the final link of the shared object named $@. With
+# a program interpreter and an entry point, running the object itself shows
+# the doctor (`./libaio.so.1`, as glibc's libc.so.6 shows its version).
+link_so = i=$$(cat $(B)/interp); $(CC) $(CFLAGS) -shared -fPIC -o $@ -Wl,-soname,$(1) \
 		-Wl,--version-script=libaio.map -Wl,--gc-sections -Wl,-z,relro -Wl,-z,now -Wl,-z,nodelete \
 		$(addprefix -Wl$(comma)-u$(comma),$(EXPORTS) $(VERSIONED)) \
-		$(STATICLIB) $(LDFLAGS)
+		$${i:+$(B)/interp.o -Wl,-e,libaio_rs_entry} $(STATICLIB) $(LDFLAGS)
 
-$(B)/$(libname): $(STATICLIB) libaio.map
+# The program interpreter a program linked by $(CC) gets, in an object of
+# its own holding only the .interp section (never in libaio.a, where it
+# would end up in programs). Empty where $(CC) links no dynamic program:
+# the library is then built without the doctor.
+$(B)/interp: Makefile
+	@mkdir -p $(B)
+	@printf 'int main(void) { return 0; }\n' >$(B)/interp-probe.c
+	@if $(CC) $(CFLAGS) -o $(B)/interp-probe $(B)/interp-probe.c $(LDFLAGS) 2>/dev/null && \
+	    $(OBJCOPY) -O binary --only-section=.interp $(B)/interp-probe $(B)/interp.bin 2>/dev/null && \
+	    [ -s $(B)/interp.bin ]; then tr -d '\000' <$(B)/interp.bin >$@; else : >$@; fi
+	@rm -f $(B)/interp-probe $(B)/interp-probe.c $(B)/interp.bin
+	@if [ -s $@ ]; then \
+	    printf 'const char libaio_rs_interp[] __attribute__((section(".interp"), used, retain)) = "%s";\n' \
+	        "$$(cat $@)" >$(B)/interp.c && $(CC) $(CFLAGS) -fPIC -c -o $(B)/interp.o $(B)/interp.c; fi
+
+$(B)/$(libname): $(STATICLIB) libaio.map $(B)/interp
 	@mkdir -p $(B)
 	$(call link_so,$(soname))
 	ln -sf $(libname) $(B)/$(soname)
@@ -69,7 +88,7 @@ $(B)/$(libname): $(STATICLIB) libaio.map
 # `make install` builds and installs it.
 t64: $(B)/$(t64name)
 
-$(B)/$(t64name): $(STATICLIB) libaio.map
+$(B)/$(t64name): $(STATICLIB) libaio.map $(B)/interp
 	@mkdir -p $(B)
 	$(call link_so,$(t64soname))
 	ln -sf $(t64name) $(B)/$(t64soname)
@@ -89,7 +108,8 @@ $(B)/libaio.a: $(STATICLIB) libaio.map
 $(B)/libaio.pc: pkgconfig/libaio.pc.in Makefile FORCE
 	@mkdir -p $(B)
 	sed -e 's|@prefix@|$(prefix)|g' -e 's|@libdir@|$(libdir)|g' \
-	    -e 's|@includedir@|$(includedir)|g' -e 's|@version@|0.3.113|g' $< > $@
+	    -e 's|@includedir@|$(includedir)|g' -e 's|@version@|0.3.113|g' \
+	    -e 's|@rs_version@|$(VERSION)|g' $< > $@
 
 comma := ,
 
@@ -122,12 +142,16 @@ install_t64 = install -D -m 755 $(B)/$(t64name) $(DESTDIR)$(libdir)/$(t64name) &
 install-t64: t64
 	$(install_t64)
 
-# Installing into the live system (no DESTDIR) as root: refresh the loader's
-# cache now, so that programs load the new libaio.so.1 from a directory that
-# ld.so.conf lists (/usr/local/lib on Debian, ahead of the multiarch
-# directory) at once, not after whatever runs ldconfig next. libaio's own
-# `make install` leaves this to the user. `make uninstall` refreshes it too.
-ldconfig_live = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then $(LDCONFIG); fi
+# Installing into the live system (no DESTDIR) as root, into a directory the
+# loader's cache already covers (/usr/local/lib on Debian, listed in
+# ld.so.conf ahead of the multiarch directory): refresh the cache now, so
+# programs load the new libaio.so.1 at once, not after whatever runs
+# ldconfig next. A private prefix is left alone: the system's cache is not
+# rewritten for a tree it does not serve. LDCONFIG=: skips it; libaio's own
+# `make install` leaves this to the user. `make uninstall` does the same.
+ldconfig_live = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && \
+	$(LDCONFIG) -v -N -X 2>/dev/null | sed -n 's|^\(/[^:]*\):.*|\1|p' | \
+	while read -r d; do readlink -f "$$d"; done | grep -qxF "$$(readlink -f $(libdir))"; then $(LDCONFIG); fi
 
 uninstall:
 	rm -f $(DESTDIR)$(includedir)/libaio.h $(DESTDIR)$(libdir)/libaio.a \
@@ -143,7 +167,8 @@ header:
 	LIBAIO_RS_WRITE_HEADER=1 $(CARGO) build -p libaio
 
 # Quick start, step 1: build, `make install` into ./build/demo-root (as
-# DESTDIR, so nothing outside build/ changes), build a sample program against
+# DESTDIR: nothing is installed on the system; cargo writes its target/ and
+# its cache under ~/.cargo, the rest stays in build/), build a sample program against
 # that tree with plain -laio and an rpath, as the README shows, and run it: it
 # prints the libaio.so.1 that served it, and ldd says the same.
 DEMO = $(CURDIR)/$(B)/demo-root
@@ -174,3 +199,21 @@ fuzz: all
 clean:
 	$(CARGO) clean
 	rm -rf $(B)
+
+help:
+	@echo 'make [all]        build build/libaio.so.1.0.2, build/libaio.a and build/libaio.pc'
+	@echo '                  (cargo writes target/ and fills ~/.cargo; nothing else outside build/)'
+	@echo 'make demo         build, install into build/demo-root, run examples/demo.c against it'
+	@echo 'make install      install under PREFIX (default /usr/local; DESTDIR, libdir, includedir,'
+	@echo '                  mandir as libaio'"'"'s Makefile); as root with no DESTDIR, runs ldconfig'
+	@echo '                  when libdir is a directory the loader cache covers (LDCONFIG=: never)'
+	@echo 'make uninstall    remove what install put there (same variables)'
+	@echo 'make check        every test (as root, tools/deps.sh installs what they need first)'
+	@echo 'make bench        benchmarks against Debian'"'"'s libaio and the anchors, as ratios'
+	@echo 'make fuzz         differential fuzzing at length (FUZZ_SEEDS, FUZZ_START, FUZZ_OPS)'
+	@echo 'make header       regenerate include/libaio.h from the Rust sources'
+	@echo 'make t64          also build the libaio.so.1t64 twin (Debian 13, Ubuntu 24.04)'
+	@echo 'make clean        remove target/ and build/'
+	@echo 'Variables: CC, CFLAGS, LDFLAGS, CARGO, AR, OBJCOPY, LDCONFIG, PREFIX/prefix, DESTDIR, B'
+	@echo 'Running build/libaio.so.1 itself shows the version, the engines here and the settings.'
+

@@ -61,7 +61,7 @@ fn exported_names(map: &str) -> Vec<String> {
     let mut names: Vec<String> = map
         .lines()
         .map(str::trim)
-        .filter(|l| l.starts_with("io_") && l.ends_with(';'))
+        .filter(|l| (l.starts_with("io_") || l.starts_with("libaio_rs_")) && l.ends_with(';'))
         .map(|l| l.trim_end_matches(';').to_string())
         .collect();
     names.sort();

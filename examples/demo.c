@@ -2,7 +2,9 @@
  * demo.c: a small libaio program, built by `make demo` against the installed
  * tree with `gcc demo.c -laio`. It writes four 4 KiB blocks with O_DIRECT in
  * one io_submit, waits for them through an eventfd, reads them back with
- * io_queue_run callbacks, and checks the data.
+ * io_queue_run callbacks, and checks the data. It says which library and
+ * engine served it (io_context_engine and libaio_rs_version are this
+ * library's own additions to libaio.h).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -59,7 +61,8 @@ int main(int argc, char **argv)
 	Dl_info where;
 	if (dladdr((void *)io_submit, &where) && where.dli_fname)
 		printf("libaio in use: %s\n", where.dli_fname);
-	printf("io_setup: context %p (the kernel's completion ring)\n", (void *)ctx);
+	printf("libaio-rs %s; io_setup: context %p on engine %s\n", libaio_rs_version(), (void *)ctx,
+	       io_context_engine(ctx));
 
 	for (i = 0; i < BLOCKS; i++) {
 		memset(buf + i * BS, 'A' + i, BS);

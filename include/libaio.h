@@ -460,6 +460,23 @@ struct io_sigset_compat {
 };
 
 /*
+ The version of this library as a NUL-terminated string, for example
+ `"0.4.0"`. libaio's own version, 0.3.113, is the ABI it keeps.
+ */
+const char *libaio_rs_version(void);
+
+/*
+ The engine that carries out `ctx`'s requests: `"kernel"`, `"io_uring"`
+ or `"threads"` (a static string), or NULL when `ctx` is not a live
+ context of this process. `errno` is left as it was.
+
+ # Safety
+ None: any value of `ctx` is answered (a kernel context is looked up by
+ the kernel, with `io_getevents` asking for no event).
+ */
+const char *io_context_engine(io_context_t ctx);
+
+/*
  Creates a context able to hold `maxevents` requests in flight and stores
  its handle (the ring's address) in `*ctxp`, which must be 0 on entry.
 

@@ -4,12 +4,12 @@
 //! - `LIBAIO_RS_REAP=0` (or `off`, `no`) turns off reaping completions from
 //!   the ring in user space, so every `io_getevents` that can wait enters the
 //!   kernel (as libaio does; useful under `strace` or with tools that count
-//!   syscalls). Any other value, or none, leaves it on.
-//! - `LIBAIO_RS_DEBUG` set to anything but the empty string, `0`, `off` or
-//!   `no` makes the library say at load what it found (version, where it was
-//!   loaded from, whether it reaps in user space and why not) and makes
-//!   failing calls explain themselves on stderr (see `diag`). Unset, nothing
-//!   is ever written.
+//!   syscalls); `1`, `on`, `yes` or unset leave it on.
+//! - `LIBAIO_RS_DEBUG=1` (or `on`, `yes`) makes the library say at load what
+//!   it found (version, program, where it was loaded from, what new contexts
+//!   get and why) and makes failing calls and failed completions explain
+//!   themselves on stderr (see `diag`); `0`, `off`, `no`, empty or unset:
+//!   nothing is written but the warnings below.
 //!
 //! User-space reaping is also off under valgrind (its preload library is in
 //! `LD_PRELOAD`): valgrind cannot see the kernel fill the ring (it takes the
@@ -33,14 +33,21 @@
 //!   the io_uring engine, or the thread engine where io_uring is refused
 //!   too, for a program that reaps through the library: see
 //!   `engine::reapers`), `kernel` (kernel AIO only, exactly libaio),
-//!   `io_uring` or `threads` (that engine for every context).
-//!   `LIBAIO_RS_FALLBACK_EAGAIN=1` makes `auto` fall back on `EAGAIN` too.
+//!   `io_uring` or `threads` (that engine for every context). The Rust
+//!   API's `Engine::Auto` means the same: whatever this variable says.
+//! - `LIBAIO_RS_FALLBACK_EAGAIN=1` (or `on`, `yes`) makes `auto` fall back
+//!   on `EAGAIN` too.
+//!
+//! A value outside those lists, or a `LIBAIO_RS_` variable of another name,
+//! is a mistake the user must hear about: the library says so on stderr at
+//! load, always, in one line naming the variable, the value and the accepted
+//! values, and goes on as the list below says (`Var::otherwise`).
 //!
 //! The variables are documented for users in libaio(7).
 
 use crate::sys::KeepErrno;
 use crate::{procfs, registry};
-use core::ffi::CStr;
+use core::ffi::{c_char, CStr};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 const LOADED: usize = 1;
@@ -58,12 +65,56 @@ const ENGINE_URING: usize = 1 << 9;
 /// `LIBAIO_RS_FALLBACK_EAGAIN=1`: auto also falls back when io_setup gets
 /// -EAGAIN (fs.aio-nr reached fs.aio-max-nr).
 const FALLBACK_EAGAIN: usize = 1 << 8;
+/// `VARS[i]` has a value outside its list: bit `MALFORMED << i`.
+const MALFORMED: usize = 1 << 10;
+/// Some `LIBAIO_RS_` variable is none of `VARS`.
+const UNKNOWN_NAME: usize = 1 << 15;
 
 /// The flags above, 0 until settled (a settled value has LOADED set).
 static FLAGS: AtomicUsize = AtomicUsize::new(0);
 
+/// One of the library's environment variables.
+pub(crate) struct Var {
+    pub(crate) name: &'static CStr,
+    /// The values it takes, as the warning lists them.
+    pub(crate) accepted: &'static str,
+    /// What any other value means.
+    pub(crate) otherwise: &'static str,
+}
+
+const ON: &[&[u8]] = &[b"1", b"on", b"yes"];
+const OFF: &[&[u8]] = &[b"0", b"off", b"no"];
+
+/// Every variable the library reads, in the order the doctor lists them.
+pub(crate) const VARS: [Var; 4] = [
+    Var {
+        name: c"LIBAIO_RS_ENGINE",
+        accepted: "auto, kernel, io_uring, threads",
+        otherwise: "auto",
+    },
+    Var {
+        name: c"LIBAIO_RS_DEBUG",
+        accepted: "1, on, yes; 0, off, no or empty",
+        otherwise: "on",
+    },
+    Var {
+        name: c"LIBAIO_RS_REAP",
+        accepted: "1, on, yes; 0, off, no",
+        otherwise: "on",
+    },
+    Var {
+        name: c"LIBAIO_RS_FALLBACK_EAGAIN",
+        accepted: "1, on, yes; 0, off, no or empty",
+        otherwise: "off",
+    },
+];
+const V_ENGINE: usize = 0;
+const V_DEBUG: usize = 1;
+const V_REAP: usize = 2;
+const V_EAGAIN: usize = 3;
+
 /// The value of an environment variable, if set.
-fn env(name: &CStr) -> Option<&'static [u8]> {
+pub(crate) fn env(name: &CStr) -> Option<&'static [u8]> {
     // SAFETY: getenv reads the environment; `name` is NUL-terminated.
     let v = unsafe { libc::getenv(name.as_ptr()) };
     if v.is_null() {
@@ -74,8 +125,54 @@ fn env(name: &CStr) -> Option<&'static [u8]> {
     Some(unsafe { CStr::from_ptr(v) }.to_bytes())
 }
 
-fn env_is(name: &CStr, values: &[&[u8]]) -> Option<bool> {
-    env(name).map(|v| values.contains(&v))
+/// A yes/no variable: `Some(true)` on, `Some(false)` off, None for a value
+/// in neither list (the empty string is off where `empty_off`).
+fn switch(v: &[u8], empty_off: bool) -> Option<bool> {
+    if ON.contains(&v) {
+        Some(true)
+    } else if OFF.contains(&v) || (empty_off && v.is_empty()) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+extern "C" {
+    /// The process's environment (POSIX).
+    static environ: *const *const c_char;
+}
+
+/// The `LIBAIO_RS_` variables set in the environment, as `NAME=value`.
+pub(crate) fn each_set(mut f: impl FnMut(&'static [u8])) {
+    // SAFETY: `environ` is libc's array of NUL-terminated strings, ended by
+    // a null pointer; read once, at load or in the doctor, before anything
+    // of ours could change it.
+    let mut p = unsafe { environ };
+    if p.is_null() {
+        return;
+    }
+    loop {
+        // SAFETY: within the array (it ends with a null entry, checked below).
+        let s = unsafe { *p };
+        if s.is_null() {
+            return;
+        }
+        // SAFETY: an entry of environ: a NUL-terminated string that stays.
+        let entry = unsafe { CStr::from_ptr(s) }.to_bytes();
+        if entry.starts_with(b"LIBAIO_RS_") {
+            f(entry);
+        }
+        // SAFETY: the entry was not the terminating null, so the next exists.
+        p = unsafe { p.add(1) };
+    }
+}
+
+/// Whether `NAME=value` is one of `VARS`.
+pub(crate) fn known(entry: &[u8]) -> bool {
+    VARS.iter().any(|v| {
+        let n = v.name.to_bytes();
+        entry.len() > n.len() && entry.starts_with(n) && entry[n.len()] == b'='
+    })
 }
 
 /// Whether valgrind runs this process: it preloads its `vgpreload_*` objects.
@@ -83,12 +180,43 @@ fn under_valgrind() -> bool {
     env(c"LD_PRELOAD").is_some_and(|v| v.windows(b"vgpreload_".len()).any(|w| w == b"vgpreload_"))
 }
 
+/// The flags the environment's variables give.
+fn from_env() -> usize {
+    let mut f = 0;
+    let bad = |i: usize| MALFORMED << i;
+    match env(VARS[V_ENGINE].name) {
+        None | Some(b"auto") => {}
+        Some(b"kernel") => f |= ENGINE_KERNEL,
+        Some(b"threads") => f |= ENGINE_THREADS,
+        Some(b"io_uring") => f |= ENGINE_URING,
+        Some(_) => f |= bad(V_ENGINE),
+    }
+    match env(VARS[V_DEBUG].name).map(|v| switch(v, true)) {
+        None | Some(Some(false)) => {}
+        Some(Some(true)) => f |= DEBUG,
+        Some(None) => f |= DEBUG | bad(V_DEBUG),
+    }
+    match env(VARS[V_REAP].name).map(|v| switch(v, false)) {
+        None | Some(Some(true)) => {}
+        Some(Some(false)) => f |= OFF_BY_ENV,
+        Some(None) => f |= bad(V_REAP),
+    }
+    match env(VARS[V_EAGAIN].name).map(|v| switch(v, true)) {
+        None | Some(Some(false)) => {}
+        Some(Some(true)) => f |= FALLBACK_EAGAIN,
+        Some(None) => f |= bad(V_EAGAIN),
+    }
+    let mut unknown = false;
+    each_set(|e| unknown |= !known(e));
+    if unknown {
+        f |= UNKNOWN_NAME;
+    }
+    f
+}
+
 fn detect() -> usize {
     let _keep = KeepErrno::new();
-    let mut f = LOADED;
-    if env_is(c"LIBAIO_RS_REAP", &[b"0", b"off", b"no"]) == Some(true) {
-        f |= OFF_BY_ENV;
-    }
+    let mut f = LOADED | from_env();
     if under_valgrind() {
         f |= OFF_VALGRIND;
     }
@@ -100,18 +228,6 @@ fn detect() -> usize {
     // The registry serves libaio's empty-ring answer even when nobody reaps.
     if !registry::map(!filtered) && !filtered {
         f |= OFF_NO_WIPE;
-    }
-    if env_is(c"LIBAIO_RS_DEBUG", &[b"", b"0", b"off", b"no"]) == Some(false) {
-        f |= DEBUG;
-    }
-    match env(c"LIBAIO_RS_ENGINE") {
-        Some(b"kernel") => f |= ENGINE_KERNEL,
-        Some(b"threads") => f |= ENGINE_THREADS,
-        Some(b"io_uring") => f |= ENGINE_URING,
-        _ => {}
-    }
-    if env_is(c"LIBAIO_RS_FALLBACK_EAGAIN", &[b"1", b"on", b"yes"]) == Some(true) {
-        f |= FALLBACK_EAGAIN;
     }
     f
 }
@@ -137,16 +253,25 @@ fn settle() -> (bool, usize) {
 }
 
 /// Settles everything at load time (the library's constructor calls it);
-/// every other entry point would do it on first use.
-pub(crate) fn init() {
-    if FLAGS.load(Ordering::Acquire) != 0 {
-        return;
-    }
-    // Only the thread whose flags were stored says so.
-    let (first, f) = settle();
-    if first && f & DEBUG != 0 {
-        crate::diag::loaded(reap_off_reason(f));
-    }
+/// every other entry point would do it on first use. True for the one call
+/// that stored the flags: that call says what was found (`report`).
+pub(crate) fn init() -> bool {
+    FLAGS.load(Ordering::Acquire) == 0 && settle().0
+}
+
+/// Whether `VARS[i]` has a value outside its list.
+pub(crate) fn malformed(i: usize) -> bool {
+    flags() & (MALFORMED << i) != 0
+}
+
+/// Whether some `LIBAIO_RS_` variable is not one of `VARS`.
+pub(crate) fn unknown_names() -> bool {
+    flags() & UNKNOWN_NAME != 0
+}
+
+/// Why user-space reaping of kernel AIO completions is off, or None when on.
+pub(crate) fn reap_off() -> Option<&'static str> {
+    reap_off_reason(flags())
 }
 
 /// Why user-space reaping is off, or None when it is on.

@@ -15,20 +15,19 @@
 
 use crate::sys::KeepErrno;
 use crate::{config, procfs};
-use core::ffi::CStr;
 
 /// Longest line written; longer explanations are cut.
 const LINE_MAX: usize = 1024;
 
 /// A line being built for stderr, piece by piece (no `core::fmt`: its
 /// machinery alone would be a tenth of the library).
-struct Line {
+pub(crate) struct Line {
     buf: [u8; LINE_MAX],
     len: usize,
 }
 
 impl Line {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Line {
             buf: [0; LINE_MAX],
             len: 0,
@@ -36,7 +35,7 @@ impl Line {
     }
 
     /// A line that starts with the library's prefix.
-    fn say() -> Self {
+    pub(crate) fn say() -> Self {
         let mut line = Line::new();
         line.str("libaio: ");
         line
@@ -44,21 +43,21 @@ impl Line {
 
     /// Appends what fits of `bytes` (one copy of this code for every piece).
     #[inline(never)]
-    fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
+    pub(crate) fn bytes(&mut self, bytes: &[u8]) -> &mut Self {
         let n = bytes.len().min(LINE_MAX - self.len);
         self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
         self.len += n;
         self
     }
 
-    fn str(&mut self, s: &str) -> &mut Self {
+    pub(crate) fn str(&mut self, s: &str) -> &mut Self {
         self.bytes(s.as_bytes())
     }
 
     /// Appends `n` in decimal, most significant digit first (a loop the
     /// compiler cannot unroll twenty times).
     #[inline(never)]
-    fn uint(&mut self, n: u64) -> &mut Self {
+    pub(crate) fn uint(&mut self, n: u64) -> &mut Self {
         let mut unit = 1;
         while n / unit >= 10 {
             unit *= 10;
@@ -72,8 +71,17 @@ impl Line {
         }
     }
 
+    /// Appends `n` in hexadecimal (no prefix).
+    pub(crate) fn hex(&mut self, n: u64) -> &mut Self {
+        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+        for i in (0..digits).rev() {
+            self.bytes(&[b"0123456789abcdef"[(n >> (i * 4) & 15) as usize]]);
+        }
+        self
+    }
+
     /// Appends `n` in decimal, with its sign.
-    fn int(&mut self, n: i64) -> &mut Self {
+    pub(crate) fn int(&mut self, n: i64) -> &mut Self {
         if n < 0 {
             self.str("-");
         }
@@ -81,7 +89,7 @@ impl Line {
     }
 
     /// Appends a number that may not have been read, as "?" then.
-    fn num(&mut self, n: Option<u64>) -> &mut Self {
+    pub(crate) fn num(&mut self, n: Option<u64>) -> &mut Self {
         match n {
             Some(n) => self.uint(n),
             None => self.str("?"),
@@ -89,7 +97,7 @@ impl Line {
     }
 
     /// Appends an errno value by its symbolic name, or as a number when unknown.
-    fn errno(&mut self, err: i32) -> &mut Self {
+    pub(crate) fn errno(&mut self, err: i32) -> &mut Self {
         match errno_name(err) {
             Some(name) => self.str(name),
             None => self.str("errno ").int(err.into()),
@@ -97,7 +105,7 @@ impl Line {
     }
 
     /// Ends the line with a newline (replacing the last byte when full).
-    fn finish(&mut self) -> &[u8] {
+    pub(crate) fn finish(&mut self) -> &[u8] {
         if self.len == self.buf.len() {
             self.len -= 1;
         }
@@ -108,10 +116,15 @@ impl Line {
 
     /// Writes the line to stderr with one write(2), so lines from several
     /// threads do not interleave.
-    fn send(&mut self) {
+    pub(crate) fn send(&mut self) {
+        self.send_to(2);
+    }
+
+    /// Writes the line to `fd` (the doctor's lines go to stdout).
+    pub(crate) fn send_to(&mut self, fd: i32) {
         let bytes = self.finish();
-        // SAFETY: writes our own buffer to fd 2.
-        unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        // SAFETY: writes our own buffer to a descriptor of the process.
+        unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
     }
 }
 
@@ -161,7 +174,7 @@ fn refused_cause(err: i32) -> &'static str {
 }
 
 /// Why a call failed, in words, for the errors the kernel really returns.
-fn why(call: &str, err: i32) -> &'static str {
+pub(crate) fn why(call: &str, err: i32) -> &'static str {
     use libc::*;
     let getevents = call == "io_getevents" || call == "io_pgetevents";
     match (call, err) {
@@ -214,44 +227,6 @@ fn why(call: &str, err: i32) -> &'static str {
         (_, ENOMEM) => "the kernel is out of memory",
         _ => "see the man page of this call",
     }
-}
-
-/// Says what the library found at load: which library this is, from where,
-/// and whether it reaps completions in user space (`off` gives the reason).
-#[cold]
-pub(crate) fn loaded(off: Option<&str>) {
-    let _keep = KeepErrno::new();
-    let mut info = core::mem::MaybeUninit::<libc::Dl_info>::zeroed();
-    // SAFETY: dladdr fills `info` for an address inside this library (this
-    // function); the struct is plain data, valid all-zero.
-    let found = unsafe { libc::dladdr(loaded as *const libc::c_void, info.as_mut_ptr()) } != 0;
-    // SAFETY: zero-initialised above and possibly filled by dladdr.
-    let info = unsafe { info.assume_init() };
-    let path: &[u8] = if found && !info.dli_fname.is_null() {
-        // SAFETY: dladdr gives the loader's NUL-terminated name of the object.
-        unsafe { CStr::from_ptr(info.dli_fname) }.to_bytes()
-    } else {
-        b"?"
-    };
-    let mut line = Line::say();
-    line.str("libaio-rs ")
-        .str(env!("CARGO_PKG_VERSION"))
-        .str(" loaded from ")
-        .bytes(path)
-        .str(": kernel AIO, ");
-    match off {
-        None => line.str("completions reaped from the ring in user space when ready"),
-        Some(why) => line.str("every reap through the kernel: ").str(why),
-    };
-    line.str(match config::engine_mode() {
-        config::EngineMode::Auto => {
-            "; new contexts: kernel AIO; where it is refused, io_uring, else the thread engine"
-        }
-        config::EngineMode::Kernel => "; new contexts: kernel AIO only (LIBAIO_RS_ENGINE=kernel)",
-        config::EngineMode::Threads => "; new contexts: the thread engine (LIBAIO_RS_ENGINE=threads)",
-        config::EngineMode::IoUring => "; new contexts: the io_uring engine (LIBAIO_RS_ENGINE=io_uring)",
-    });
-    line.send();
 }
 
 /// Says which engine a new context got, and why (debugging on only).
@@ -329,7 +304,7 @@ fn explain(call: &str, err: i32) -> Line {
                 .num(nr)
                 .str(" (held by existing contexts), /proc/sys/fs/aio-max-nr = ")
                 .num(max)
-                .str(" (the limit), and aio-nr + maxevents may not exceed the limit; raise it (sysctl fs.aio-max-nr=N) or destroy unused contexts")
+                .str(" (the limit), and aio-nr + maxevents may not exceed the limit; raise it (sysctl fs.aio-max-nr=N: one limit for the whole host, so in a container it is the host's), destroy unused contexts, or set LIBAIO_RS_FALLBACK_EAGAIN=1 to have auto fall back to io_uring or the thread engine")
         }
         ("io_setup", libc::ENOSYS | libc::EPERM) if config::engine_mode() == config::EngineMode::IoUring => line
             .str("io_setup: -")

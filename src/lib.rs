@@ -13,8 +13,9 @@
 //! - `uaccess`: which event arrays the kernel has proved writable;
 //! - `sync`: waiting for another thread (futex only);
 //! - `prep`: filling in requests;
-//! - `config`, `procfs` and `diag`: what is settled at load, what /proc
-//!   tells, and failures explained.
+//! - `config`, `procfs`, `diag` and `report`: what is settled at load, what
+//!   /proc tells, failures explained, and what the library says unasked
+//!   (warnings, the debug banner, the doctor).
 //!
 //! Only `abi` and `capi` are public: everything else is the library's own.
 //!
@@ -42,10 +43,12 @@ pub mod capi;
 pub(crate) mod config;
 pub(crate) mod diag;
 pub(crate) mod engine;
+pub(crate) mod explain;
 pub(crate) mod prep;
 pub(crate) mod procfs;
 pub(crate) mod reap;
 pub(crate) mod registry;
+pub(crate) mod report;
 pub(crate) mod ring;
 pub(crate) mod sync;
 pub(crate) mod sys;

@@ -1,5 +1,5 @@
-//! What this process can learn about itself from `/proc`: its seccomp mode
-//! and the system-wide AIO limits.
+//! What this process can learn about itself from `/proc` (and `/sys`): its
+//! seccomp mode, the system-wide AIO limits, a device's block size.
 //!
 //! Read at two moments only: once when the library is loaded (the seccomp
 //! mode, see `config`), and when `LIBAIO_RS_DEBUG` explains a failure. Never
@@ -70,6 +70,48 @@ pub(crate) fn kernel_has_aio() -> Option<bool> {
     // SAFETY: access(2) on a constant, NUL-terminated path.
     let proc_mounted = unsafe { libc::access(c"/proc/self".as_ptr(), libc::F_OK) } == 0;
     proc_mounted.then_some(false)
+}
+
+/// The logical block size of block device `major:minor` (for a partition,
+/// its disk's), from sysfs.
+pub(crate) fn logical_block_size(major: u32, minor: u32) -> Option<u64> {
+    let mut path = [0u8; 96];
+    let mut n = 0;
+    let mut put = |b: &[u8]| {
+        let end = (n + b.len()).min(path.len() - 1);
+        path[n..end].copy_from_slice(&b[..end - n]);
+        n = end;
+    };
+    put(b"/sys/dev/block/");
+    put_decimal(&mut put, major);
+    put(b":");
+    put_decimal(&mut put, minor);
+    let stem = n;
+    for tail in [&b"/queue/logical_block_size"[..], b"/../queue/logical_block_size"] {
+        path[stem..].fill(0);
+        path[stem..stem + tail.len()].copy_from_slice(tail);
+        let p = CStr::from_bytes_until_nul(&path).ok()?;
+        if let Some(size) = number(p) {
+            return Some(size);
+        }
+    }
+    None
+}
+
+/// Writes `v` in decimal through `put`.
+fn put_decimal(put: &mut impl FnMut(&[u8]), v: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    put(&buf[i..]);
 }
 
 #[cfg(test)]

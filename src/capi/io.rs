@@ -6,7 +6,7 @@ use crate::engine::{self, user};
 use crate::reap::{self, Request};
 use crate::registry;
 use crate::sys::KeepErrno;
-use crate::{config, diag, sys};
+use crate::{config, diag, explain, sys};
 use core::ffi::{c_int, c_long, c_ulong};
 
 /// Creates a context able to hold `maxevents` requests in flight and stores
@@ -19,7 +19,9 @@ pub unsafe extern "C" fn io_setup(maxevents: c_int, ctxp: *mut io_context_t) -> 
     let _keep = KeepErrno::new(); // a user-space engine calls libc
                                   // SAFETY: `ctxp` goes to the kernel, or through its checked copies.
     let ret = unsafe { engine::setup(maxevents, ctxp) };
-    diag::failed("io_setup", ret);
+    if ret < 0 {
+        explain::setup_failed(ret, maxevents, ctxp as usize);
+    }
     ret
 }
 
@@ -55,7 +57,7 @@ pub unsafe extern "C" fn io_submit(ctx: io_context_t, nr: c_long, ios: *mut *mut
         engine::unknown_context(unsafe { sys::io_submit(ctx, nr, ios) })
     };
     if ret as c_long != nr {
-        diag::failed("io_submit", ret);
+        explain::submit_failed(ret, ios as usize);
         diag::partial(nr, ret);
     }
     ret
@@ -108,7 +110,7 @@ pub unsafe extern "C" fn io_getevents(
         let _keep = KeepErrno::new();
         // SAFETY: the caller's arguments; `timeout` is read as libaio reads it.
         let ret = unsafe { user::wait::getevents(&pin, min_nr, nr, events, timeout, core::ptr::null()) };
-        diag::failed("io_getevents", ret);
+        reaped("io_getevents", ret, events);
         return ret;
     }
     let req = Request {
@@ -123,9 +125,7 @@ pub unsafe extern "C" fn io_getevents(
     // SAFETY: the arguments are the caller's, unchanged; `call` makes the syscall.
     let ret = unsafe { reap::getevents(&req, config::user_reap(), call) };
     let ret = engine::unknown_context_getevents(ret, timeout as usize, 0);
-    if ret < 0 {
-        diag::failed("io_getevents", ret);
-    }
+    reaped("io_getevents", ret, events);
     ret
 }
 
@@ -148,7 +148,7 @@ pub unsafe extern "C" fn io_pgetevents(
         // SAFETY: the caller's arguments; `timeout` is read as libaio reads
         // it, `sigmask` by the kernel while waiting.
         let ret = unsafe { user::wait::getevents(&pin, min_nr, nr, events, timeout, sigmask) };
-        diag::failed("io_pgetevents", ret);
+        reaped("io_pgetevents", ret, events);
         return ret;
     }
     let req = Request {
@@ -186,8 +186,17 @@ pub unsafe extern "C" fn io_pgetevents(
     // SAFETY: the arguments are the caller's, unchanged.
     let ret = unsafe { reap::getevents(&req, may_reap, call) };
     let ret = engine::unknown_context_getevents(ret, timeout as usize, sigmask as usize);
-    if ret < 0 {
-        diag::failed("io_pgetevents", ret);
-    }
+    reaped("io_pgetevents", ret, events);
     ret
+}
+
+/// After a reap: a failure explained, or (debugging on) the failed
+/// completions among the events; one flag test otherwise.
+#[inline(always)]
+fn reaped(call: &str, ret: c_int, events: *const io_event) {
+    if ret < 0 {
+        diag::failed(call, ret);
+    } else if ret > 0 && config::debug() {
+        explain::completions(call, events, ret);
+    }
 }

@@ -25,14 +25,14 @@ use std::vec::Vec;
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Engine {
-    /// Kernel AIO; where it is refused (`ENOSYS`, `EPERM`), io_uring, or the
-    /// thread engine where io_uring is refused too, as `io_setup` does by
-    /// default.
+    /// What `LIBAIO_RS_ENGINE` says, exactly as for `io_setup` from C: unset
+    /// or `auto`, kernel AIO, and where it is refused (`ENOSYS`, `EPERM`),
+    /// io_uring, or the thread engine where io_uring is refused too.
     #[default]
     Auto,
-    /// Kernel AIO only.
+    /// Kernel AIO only (whatever `LIBAIO_RS_ENGINE` says).
     Kernel,
-    /// The user-space thread engine.
+    /// The user-space thread engine (whatever `LIBAIO_RS_ENGINE` says).
     Threads,
     /// The io_uring engine: buffered I/O truly asynchronous. Refused with
     /// io_uring's own error where io_uring cannot be used (a seccomp filter,
@@ -41,13 +41,32 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// The engine a new context is set up on: `Auto` defers to the
+    /// environment, the one rule the C entry points follow too.
     fn mode(self) -> EngineMode {
         match self {
-            Engine::Auto => EngineMode::Auto,
+            Engine::Auto => crate::config::engine_mode(),
             Engine::Kernel => EngineMode::Kernel,
             Engine::Threads => EngineMode::Threads,
             Engine::IoUring => EngineMode::IoUring,
         }
+    }
+
+    /// The engine's name as `LIBAIO_RS_ENGINE` and `io_context_engine`
+    /// spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Auto => "auto",
+            Engine::Kernel => "kernel",
+            Engine::Threads => "threads",
+            Engine::IoUring => "io_uring",
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -200,8 +219,8 @@ pub struct Context<B: IoBuf = AlignedBuf> {
 }
 
 impl<B: IoBuf> Context<B> {
-    /// A context for up to `depth` requests in flight, on the default engine
-    /// (kernel AIO, or the thread engine where kernel AIO is refused).
+    /// A context for up to `depth` requests in flight, on [`Engine::Auto`]:
+    /// the engine `LIBAIO_RS_ENGINE` names, kernel AIO when it is unset.
     ///
     /// ```
     /// let ctx: libaio::Context = libaio::Context::new(128)?;
@@ -249,6 +268,29 @@ impl<B: IoBuf> Context<B> {
     // panics), so a poisoned lock is used as it is.
     fn lock(&self) -> MutexGuard<'_, Table<B>> {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The engine that carries out this context's requests: never `Auto`,
+    /// but what `Auto` chose here.
+    ///
+    /// ```
+    /// use libaio::{Context, Engine};
+    /// let ctx: Context = Context::with_engine(4, Engine::Threads)?;
+    /// assert_eq!(ctx.engine(), Engine::Threads);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn engine(&self) -> Engine {
+        // SAFETY: any value is answered; ours is a live context.
+        let name = unsafe { crate::capi::info::io_context_engine(self.raw()) };
+        if name.is_null() {
+            return Engine::Kernel; // unreachable: the context lives while `self` does
+        }
+        // SAFETY: a static NUL-terminated string of the library's.
+        match unsafe { core::ffi::CStr::from_ptr(name) }.to_bytes() {
+            b"threads" => Engine::Threads,
+            b"io_uring" => Engine::IoUring,
+            _ => Engine::Kernel,
+        }
     }
 
     /// The most requests in flight at once.

@@ -447,3 +447,43 @@ pub(crate) fn sync(fd: i32, data_only: bool) -> i64 {
         0
     }
 }
+
+/// What `statx` tells of O_DIRECT on a file.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Dio {
+    /// `STATX_DIOALIGN` (Linux 6.1): the buffer's alignment in memory and
+    /// that of offsets and lengths; None where the kernel does not say.
+    pub(crate) align: Option<(u32, u32)>,
+    /// The device under the file (the device itself for a block device),
+    /// as major and minor numbers.
+    pub(crate) dev: (u32, u32),
+}
+
+/// `statx` of `fd` for its O_DIRECT alignment.
+pub(crate) fn dio(fd: i32) -> Option<Dio> {
+    let mut st = MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: statx writes into our buffer; the empty path with
+    // AT_EMPTY_PATH names `fd` itself.
+    let r = unsafe {
+        libc::statx(
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            libc::STATX_TYPE | libc::STATX_DIOALIGN,
+            st.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return None;
+    }
+    // SAFETY: zero-initialised, then filled by statx.
+    let st = unsafe { st.assume_init() };
+    let align = (st.stx_mask & libc::STATX_DIOALIGN != 0 && st.stx_dio_offset_align != 0)
+        .then_some((st.stx_dio_mem_align, st.stx_dio_offset_align));
+    let dev = if u32::from(st.stx_mode) & libc::S_IFMT == libc::S_IFBLK {
+        (st.stx_rdev_major, st.stx_rdev_minor)
+    } else {
+        (st.stx_dev_major, st.stx_dev_minor)
+    };
+    Some(Dio { align, dev })
+}

@@ -463,3 +463,22 @@ pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
     // SAFETY: the caller guarantees the mapping is unused.
     unsafe { libc::munmap(p.cast(), len) };
 }
+
+/// The kernel's `uname`: machine, release and the rest; None if it failed.
+pub(crate) fn uname() -> Option<libc::utsname> {
+    let mut u = core::mem::MaybeUninit::<libc::utsname>::zeroed();
+    // SAFETY: uname writes into our buffer.
+    if unsafe { libc::uname(u.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: zero-initialised, filled by uname.
+    Some(unsafe { u.assume_init() })
+}
+
+/// Ends the process at once with `code` (no atexit handlers: the doctor
+/// runs before any program would have registered one).
+#[cfg_attr(test, allow(dead_code))] // only the doctor, not in test builds
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes an integer and does not return.
+    unsafe { libc::_exit(code) }
+}

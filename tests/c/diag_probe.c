@@ -16,6 +16,10 @@
  *   enosys    io_setup where kernel AIO is unavailable (run under seccomp_noaio)
  *   eperm     io_setup refused with EPERM (run under seccomp_noaio --errno=EPERM)
  *   ok        only calls that succeed
+ *   completions DIR  O_DIRECT reads of a file in DIR with the buffer, the
+ *             length and the offset misaligned (each twice), and a buffered
+ *             read into unmapped memory: each completes with its -errno;
+ *             prints "skip" when DIR takes no O_DIRECT
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <libaio.h>
 
 #define SENTINEL 4242
@@ -148,6 +153,60 @@ static void basic(void)
 	close(p[1]);
 }
 
+/* Submits one read and checks the result its completion carries. */
+static void read_completes(io_context_t ctx, const char *label, int fd, void *buf, size_t len,
+			   long long off, long want)
+{
+	struct iocb cb, *cbs[1] = { &cb };
+	struct io_event ev[1];
+	struct timespec ts = { 5, 0 };
+	char name[96];
+	io_prep_pread(&cb, fd, buf, len, off);
+	snprintf(name, sizeof(name), "io_submit(%s)", label);
+	EXPECT(name, io_submit(ctx, 1, cbs), 1);
+	snprintf(name, sizeof(name), "io_getevents(%s)", label);
+	EXPECT(name, io_getevents(ctx, 1, 1, ev, &ts), 1);
+	snprintf(name, sizeof(name), "res(%s)", label);
+	EXPECT(name, (long)ev[0].res, want);
+}
+
+static int completions(const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/diag_probe.direct", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT, 0600);
+	if (fd < 0) {
+		printf("skip\n");
+		return 0;
+	}
+	unlink(path);
+	char *buf;
+	if (posix_memalign((void **)&buf, 65536, 3 * 65536))
+		abort();
+	/* Data, not holes: a hole is read without the alignment checks. */
+	memset(buf, 'x', 3 * 65536);
+	if (pwrite(fd, buf, 3 * 65536, 0) != 3 * 65536)
+		abort();
+	io_context_t ctx = 0;
+	EXPECT("io_setup(4)", io_setup(4, &ctx), 0);
+	read_completes(ctx, "aligned", fd, buf, 65536, 65536, 65536);
+	for (int round = 0; round < 2; round++) {
+		read_completes(ctx, "buffer + 1", fd, buf + 1, 65536, 0, -EINVAL);
+		read_completes(ctx, "length 65537", fd, buf, 65537, 0, -EINVAL);
+		read_completes(ctx, "offset 1", fd, buf, 65536, 1, -EINVAL);
+	}
+	/* Buffered: the kernel copies into an unmapped page at completion. */
+	int bfd = open("/proc/self/exe", O_RDONLY);
+	char *gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (bfd < 0 || gone == MAP_FAILED || munmap(gone, 4096) != 0)
+		abort();
+	read_completes(ctx, "unmapped buffer", bfd, gone, 4096, 0, -EFAULT);
+	EXPECT("io_destroy", io_destroy(ctx), 0);
+	close(bfd);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "basic";
@@ -181,6 +240,8 @@ int main(int argc, char **argv)
 		io_context_t ctx = 0;
 		EXPECT("io_setup(8) without AIO", io_setup(8, &ctx), -ENOSYS);
 		EXPECT("io_queue_init(8) without AIO", io_queue_init(8, &ctx), -ENOSYS);
+	} else if (!strcmp(mode, "completions") && argc > 2) {
+		completions(argv[2]);
 	} else if (!strcmp(mode, "eperm")) {
 		io_context_t ctx = 0;
 		EXPECT("io_setup(8) refused", io_setup(8, &ctx), -EPERM);

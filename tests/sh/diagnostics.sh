@@ -18,7 +18,9 @@
 #   whether it reaps completions in user space (and why not), and each
 #   io_setup which engine the context got (kernel, or threads and why: under
 #   the ENOSYS/EPERM filter the default engine falls back, and says so);
-#   5. with strace, proof that nothing is opened or written when it is off.
+#   5. failed completions (misaligned O_DIRECT, an unmapped buffer) explained
+#      once per cause, on every engine;
+#   6. with strace, proof that nothing is opened or written when it is off.
 set -eu
 . "$(dirname "$0")/lib/common.sh"
 
@@ -55,7 +57,7 @@ probe() {
 	# to TAG.load, so TAG.err holds the failures only.
 	case $debug in unset | "" | 0 | off | no) return ;; esac
 	head -n 1 "$TMP/$tag.err" >"$TMP/$tag.load"
-	grep -Eq "^libaio: libaio-rs [0-9.]+ loaded from ($BUILD/libaio.so.1|$OURS): kernel AIO, " "$TMP/$tag.load" ||
+	grep -Eq "^libaio: libaio-rs [0-9.]+ in diag_probe\[[0-9]+\], loaded from ($BUILD/libaio.so.1|$OURS): new contexts: " "$TMP/$tag.load" ||
 		fail_with_log "$TMP/$tag.err" "$tag: the first line does not say which library was loaded"
 	sed -i 1d "$TMP/$tag.err"
 	# Each successful io_setup says which engine the context got, and why an
@@ -96,9 +98,10 @@ bad=$(grep -vc '^libaio: ' "$TMP/on.err" || true)
 while IFS= read -r re; do
 	expect_line on "$re"
 done <<'EOF'
-^libaio: io_setup: -EINVAL: maxevents must be between 1 and .*\*ctxp must be 0
+^libaio: io_setup: -EINVAL: maxevents 0 is out of range: it must be between 1 and about 4 million
+^libaio: io_setup: -EINVAL: \*ctxp must be 0 on entry, and holds 0x1 
 ^libaio: io_destroy: -EINVAL: ctx is not a live context of this process
-^libaio: io_submit: -EBADF: the first iocb's aio_fildes is not an open file descriptor
+^libaio: io_submit: -EBADF: aio_fildes 1000 is not an open file descriptor$
 ^libaio: io_submit: -EINVAL: .*aio_lio_opcode is not one the kernel implements
 ^libaio: io_submit: submitted 1 of 3 iocbs; the kernel stopped at index 1
 ^libaio: io_getevents: -EINVAL: .*min_nr > nr
@@ -113,10 +116,10 @@ probe on-ok 1 -- ok
 expect_silent on-ok "=1 (successful calls only)"
 grep -q '^libaio: io_setup: engine kernel$' "$TMP/on-ok.engine" ||
 	fail_with_log "$TMP/on-ok.engine" "io_setup does not say which engine the context got"
-grep -q 'completions reaped from the ring in user space when ready; new contexts: kernel AIO; where it is refused, io_uring, else the thread engine$' "$TMP/on-ok.load" ||
+grep -q 'new contexts: kernel AIO (LIBAIO_RS_ENGINE unset: auto); where io_setup is refused with ENOSYS or EPERM, the io_uring engine, or the thread engine where io_uring is refused too (this program reaps through the library); kernel AIO completions reaped from the ring in user space when ready$' "$TMP/on-ok.load" ||
 	fail_with_log "$TMP/on-ok.load" "the load line does not say that user-space reaping is on"
 LIBAIO_RS_REAP=0 probe reap-off 1 -- ok
-grep -q 'every reap through the kernel: LIBAIO_RS_REAP=0; ' "$TMP/reap-off.load" ||
+grep -q 'kernel AIO completions reaped through the kernel (LIBAIO_RS_REAP=0)$' "$TMP/reap-off.load" ||
 	fail_with_log "$TMP/reap-off.load" "the load line does not say why user-space reaping is off"
 sed 's/^/    /' "$TMP/on-ok.load" "$TMP/reap-off.load"
 note "on: $n failures explained, successes silent, errno untouched"
@@ -154,7 +157,7 @@ fi
 LIBAIO_RS_ENGINE=kernel probe enosys 1 "$TMP/seccomp_noaio" -- enosys
 expect_line enosys '^libaio: io_setup: -ENOSYS: kernel AIO is not available here: .*seccomp filter'
 [ "$(wc -l <"$TMP/enosys.err")" -eq 2 ] || fail_with_log "$TMP/enosys.err" "expected 2 lines (io_setup, io_queue_init)"
-grep -q 'every reap through the kernel: a seccomp filter was installed before the library was loaded' "$TMP/enosys.load" ||
+grep -q 'new contexts: kernel AIO only, with libaio.s answers and no fallback (LIBAIO_RS_ENGINE=kernel); kernel AIO completions reaped through the kernel (a seccomp filter was installed before the library was loaded' "$TMP/enosys.load" ||
 	fail_with_log "$TMP/enosys.load" "the load line does not name the seccomp filter"
 LIBAIO_RS_ENGINE=kernel probe enosys-off unset "$TMP/seccomp_noaio" -- enosys
 expect_silent enosys-off
@@ -188,7 +191,37 @@ grep -q '^libaio: io_setup: io_uring unavailable: io_uring_setup answered -EPERM
 expect_line uring-refused '^libaio: io_setup: -EPERM: the io_uring engine \(LIBAIO_RS_ENGINE=io_uring\) cannot be used here'
 sed 's/^/    /' "$TMP/uring-refused.engine" "$TMP/uring-refused.err" | head -n 3
 
-# --- 5. Off means none of the diagnostics' files opened and no write to stderr
+# --- 5. Failed completions explained: O_DIRECT reads with the buffer, the
+# length and the offset misaligned (each twice) and a buffered read into an
+# unmapped page, on every engine. Each cause once, naming the value and
+# what the file needs; nothing with debugging off. /tmp may be tmpfs, which
+# takes any alignment: the directory is one on the disk.
+DDIR=$(mktemp -d /var/tmp/libaio-rs-diag.XXXXXX)
+at_exit "rm -rf $DDIR"
+for e in kernel threads io_uring; do
+	LIBAIO_RS_ENGINE=$e probe "completions-$e" 1 -- completions "$DDIR"
+	if grep -qx skip "$TMP/completions-$e.out"; then
+		note "$DDIR takes no O_DIRECT: the misaligned-completion case is not run"
+		break
+	fi
+	while IFS= read -r re; do
+		expect_line "completions-$e" "$re"
+	done <<'EOF'
+^libaio: io_getevents: a completed read \(iocb 0x[0-9a-f]+, fd [0-9]+\) has res -EINVAL: the buffer address 0x[0-9a-f]+ is not a multiple of [0-9]+ \(1 over\): O_DIRECT on fd [0-9]+ needs buffers aligned to [0-9]+ bytes in memory, and offsets and lengths to multiples of [0-9]+ \((statx STATX_DIOALIGN|the device's logical block size, from sysfs)\)$
+^libaio: io_getevents: a completed read .* has res -EINVAL: the length 65537 is not a multiple of [0-9]+ \(1 over\): O_DIRECT on fd
+^libaio: io_getevents: a completed read .* has res -EINVAL: the offset 1 is not a multiple of [0-9]+ \(1 over\): O_DIRECT on fd
+^libaio: io_getevents: a completed read .* has res -EFAULT: buffer 0x[0-9a-f]+ \(4096 bytes\) is not all mapped memory of this process$
+EOF
+	n=$(wc -l <"$TMP/completions-$e.err")
+	[ "$n" -eq 4 ] || fail_with_log "$TMP/completions-$e.err" "$e: expected 4 lines (each cause once), got $n"
+	LIBAIO_RS_ENGINE=$e probe "completions-$e-off" unset -- completions "$DDIR"
+	expect_silent "completions-$e-off"
+	cmp -s "$TMP/completions-$e.out" "$TMP/completions-$e-off.out" || fail "$e: results differ with debugging on"
+	note "$e: failed completions explained once per cause"
+done
+sed 's/^/    /' "$TMP/completions-kernel.err"
+
+# --- 6. Off means none of the diagnostics' files opened and no write to stderr
 # (strace's own view). /proc/self/status is read either way, once, at load:
 # the library checks whether it runs under a seccomp filter (config.rs).
 if command -v strace >/dev/null 2>&1; then

@@ -115,13 +115,9 @@ fn limits(async_buffered: bool) -> Limits {
 
 /// Whether the kernel is a 64-bit one (a 32-bit program may run on either).
 fn kernel_is_64_bit() -> bool {
-    let mut u = core::mem::MaybeUninit::<libc::utsname>::zeroed();
-    // SAFETY: uname writes into our buffer.
-    if unsafe { libc::uname(u.as_mut_ptr()) } != 0 {
+    let Some(u) = sys::uname() else {
         return false;
-    }
-    // SAFETY: zero-initialised, filled by uname.
-    let u = unsafe { u.assume_init() };
+    };
     let m: [u8; 8] = core::array::from_fn(|i| u.machine[i] as u8);
     m.starts_with(b"x86_64")
         || m.starts_with(b"aarch64")

@@ -1,0 +1,40 @@
+//! What the library says about itself when asked: its version and the
+//! engine of a context (version node `LIBAIO_RS_2`; libaio has neither).
+
+use crate::abi::io_context_t;
+use crate::registry;
+use crate::sys;
+use core::ffi::c_char;
+
+/// The version of this library as a NUL-terminated string, for example
+/// `"0.4.0"`. libaio's own version, 0.3.113, is the ABI it keeps.
+#[no_mangle]
+pub extern "C" fn libaio_rs_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The engine that carries out `ctx`'s requests: `"kernel"`, `"io_uring"`
+/// or `"threads"` (a static string), or NULL when `ctx` is not a live
+/// context of this process. `errno` is left as it was.
+///
+/// # Safety
+/// None: any value of `ctx` is answered (a kernel context is looked up by
+/// the kernel, with `io_getevents` asking for no event).
+#[no_mangle]
+pub unsafe extern "C" fn io_context_engine(ctx: io_context_t) -> *const c_char {
+    if let Some(pin) = registry::pin_emu(ctx as usize) {
+        return match crate::engine::user::control(&pin).exec.name() {
+            "io_uring" => c"io_uring".as_ptr(),
+            _ => c"threads".as_ptr(),
+        };
+    }
+    let _keep = sys::KeepErrno::new();
+    // SAFETY: the kernel looks the context up; with nr 0 it writes no
+    // event, and with min_nr 0 it returns at once.
+    let ret = unsafe { sys::io_getevents(ctx, 0, 0, core::ptr::null_mut(), core::ptr::null_mut()) };
+    if ret == 0 {
+        c"kernel".as_ptr()
+    } else {
+        core::ptr::null()
+    }
+}
