@@ -149,9 +149,11 @@ install-t64: t64
 # ldconfig next. A private prefix is left alone: the system's cache is not
 # rewritten for a tree it does not serve. LDCONFIG=: skips it; libaio's own
 # `make install` leaves this to the user. `make uninstall` does the same.
+# The directories come from the system's ldconfig itself (-N -X: it lists
+# them and writes nothing), whatever LDCONFIG names.
 ldconfig_live = if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && \
-	$(LDCONFIG) -v -N -X 2>/dev/null | sed -n 's|^\(/[^:]*\):.*|\1|p' | \
-	while read -r d; do readlink -f "$$d"; done | grep -qxF "$$(readlink -f $(libdir))"; then $(LDCONFIG); fi
+	{ PATH=$$PATH:/sbin:/usr/sbin ldconfig -v -N -X 2>/dev/null | sed -n 's|^\(/[^:]*\):.*|\1|p' | \
+	while read -r d; do readlink -f "$$d"; done | grep -qxF "$$(readlink -f $(libdir))"; }; then $(LDCONFIG); fi
 
 uninstall:
 	rm -f $(DESTDIR)$(includedir)/libaio.h $(DESTDIR)$(libdir)/libaio.a \

@@ -11,6 +11,7 @@
 #    static link with the installed libaio.a doing real I/O;
 # 3. CC, CFLAGS and LDFLAGS from the environment reaching the final link
 #    (a CC wrapper's log, and marks on the linked library);
+#    (and `make install prefix=P` as root leaves the loader's cache alone);
 # 4. the default prefix is /usr/local (nothing goes to /usr, whose libaio
 #    files dpkg owns); as root, a real `make install` with no variables, in a
 #    private mount namespace (a tmpfs on /usr/local, the loader's cache in a
@@ -77,6 +78,8 @@ for v in prefix=/usr libdir=/usr/lib includedir=/usr/include; do
 	[ "$got" = "${v#*=}" ] || fail "DESTDIR install: libaio.pc has ${v%%=*}='$got', want '${v#*=}'"
 done
 [ "$(pc "$pcdir" --modversion)" = 0.3.113 ] || fail "libaio.pc version is not 0.3.113"
+rs=$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)
+[ "$(pc "$pcdir" --variable=libaio_rs_version)" = "$rs" ] || fail "libaio.pc: libaio_rs_version is not $rs"
 echo "DESTDIR=\$TMP PREFIX=/usr: $(cd "$dest" && find . ! -type d | sort | tr '\n' ' ')"
 make_quiet uninstall DESTDIR="$dest" PREFIX=/usr
 ran_ldconfig no "make uninstall DESTDIR=..."
@@ -88,9 +91,9 @@ echo "make uninstall with the same variables: no file left"
 make_quiet all
 p=$TMP/p
 make_quiet install prefix="$p" libdir="$p/lib64" INCLUDEDIR="$p/inc"
-# No DESTDIR: ldconfig as root only (libdir is not in ld.so.conf here, so
-# what it would do is moot; whether it is called is the point).
-ran_ldconfig "$([ "$(id -u)" = 0 ] && echo yes || echo no)" "make install prefix=... as uid $(id -u)"
+# No DESTDIR, but a private prefix: no ldconfig, even as root (the
+# system's loader cache is not rewritten for a tree it does not serve).
+ran_ldconfig no "make install prefix=$p (private) as uid $(id -u)"
 check_tree "$p/lib64" "$p/inc"
 [ ! -e "$p/lib" ] || fail "files went to $p/lib although libdir=$p/lib64"
 flags=$(pc "$p/lib64/pkgconfig" --cflags --libs | sed "s/ *$//")
