@@ -13,7 +13,9 @@
 #      parsed by lexgrog (the NAME section that whatis/apropos index), and
 #      renders with `man --warnings -l` at 80 columns with nothing on stderr;
 #   4. every full page has the sections a library page needs, and states the
-#      environment variables the library reads;
+#      environment variables the library reads; libaio(7) documents every
+#      LIBAIO_RS_* variable the library reads (src/config.rs), the engines,
+#      the fallback, the library run as a command and the engine query;
 #   5. the complete program in libaio(7)'s EXAMPLES compiles against our
 #      header and reads a file with O_DIRECT through our library.
 set -eu
@@ -30,7 +32,7 @@ MAN=$ROOT/man
 is_link() { grep -q '^\.so ' "$1"; }
 
 # --- 1. Every exported name has a page; aliases are symbolic links.
-names=$(sed -n 's/^[[:space:]]*\(io_[a-z0-9_]*\);/\1/p' "$ROOT/libaio.map" | sort -u)
+names=$(sed -n 's/^[[:space:]]*\(\(io\|libaio_rs\)_[a-z0-9_]*\);/\1/p' "$ROOT/libaio.map" | sort -u)
 [ -n "$names" ] || fail "no exported names found in libaio.map"
 missing=()
 for n in $names; do
@@ -143,6 +145,7 @@ for p in "$MAN"/*.[37]; do
 	case $b in libaio.7) ;; *) grep -q '^\.SH RETURN VALUE$' "$p" || fail "$b has no RETURN VALUE section" ;; esac
 	grep -q 'LIBAIO_RS_DEBUG' "$p" || fail "$b does not mention LIBAIO_RS_DEBUG"
 	grep -q 'LIBAIO_RS_REAP' "$p" || fail "$b does not mention LIBAIO_RS_REAP"
+	grep -q 'LIBAIO_RS_ENGINE' "$p" || fail "$b does not mention LIBAIO_RS_ENGINE"
 	grep -q 'errno' "$p" || fail "$b does not state what happens to errno"
 	# A call that can meet ENOSYS can meet a seccomp filter answering EPERM.
 	if errors_of "$p" | grep -q '^\.B ENOSYS$'; then
@@ -159,6 +162,18 @@ for fact in 'address at which the kernel' 'O_DIRECT' 'EINPROGRESS' 'EINTR' 'SA_R
 done
 grep -q 'Partial submission' "$MAN/io_submit.3" || fail "io_submit.3 does not explain partial submission"
 grep -q 'EINPROGRESS' "$MAN/io_cancel.3" || fail "io_cancel.3 does not explain -EINPROGRESS"
+
+# libaio(7): every variable the library reads (the names config.rs lists),
+# the engines, the fallback, the library as a command, the engine query.
+vars=$(grep -o 'c"LIBAIO_RS_[A-Z_]*"' "$ROOT/src/config.rs" | tr -d 'c"' | sort -u)
+[ "$(echo "$vars" | wc -l)" -ge 4 ] || fail "fewer than 4 LIBAIO_RS_ variables found in src/config.rs"
+for v in $vars; do
+	grep -q "^\.B $v\$" "$MAN/libaio.7" || fail "libaio.7's ENVIRONMENT has no entry for $v"
+done
+for w in '^\.SS Engines$' '^\.SS The library as a command$' 'io_context_engine (3)' 'LIBAIO_RS_2'; do
+	grep -q "$w" "$MAN/libaio.7" || fail "libaio.7 lacks /$w/"
+done
+note "libaio.7 documents $(echo $vars), the engines, the library as a command and io_context_engine(3)"
 
 # --- 5. libaio(7)'s example program works as printed.
 awk '/^\.SH EXAMPLES/ {ex = 1} ex && /^\.EX/ {on = 1; next} on && /^\.EE/ {exit} on' "$MAN/libaio.7" |
