@@ -59,7 +59,7 @@
 # Where completions are asynchronous (the loop device) the count per operation
 # depends on how many completions each reap finds, which scheduling decides: it
 # swings by up to 10x from one count to the next, for either library, so a
-# single count compares nothing (README, Benchmark). Such rows get a note with the
+# single count compares nothing (doc/benchmarks.md). Such rows get a note with the
 # range and the ratio ours/libaio within each count.
 #
 # The markdown report goes to bench/out/bench-<date>.md (and bench/out/latest.md).

@@ -7,7 +7,7 @@
 //! Each program runs again with ours on each user-space engine
 //! (`LIBAIO_RS_ENGINE=threads`, `=io_uring`), against the same Debian run
 //! over kernel AIO, with the kernel-only observations listed in
-//! [`KERNEL_ONLY`] (also in the README) left out of the comparison.
+//! [`KERNEL_ONLY`] (also in doc/differences.md) left out of the comparison.
 
 mod ctests_support;
 

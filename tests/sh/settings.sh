@@ -213,6 +213,24 @@ grep -qx "  LIBAIO_RS_ENGINE=uring" "$TMP/set.out" &&
 note "the doctor ($BUILD/libaio.so.1 run), here and under the no-AIO filter with io_uring refused too:"
 sed 's/^/    /' "$TMP/plain.out" "$TMP/nouring.out"
 
+# Debian's side of the two differences (doc/differences.md): its library,
+# run, has no entry point and dies; a program on it writes nothing whatever
+# the LIBAIO_RS_* settings.
+DEB=/usr/lib/x86_64-linux-gnu/libaio.so.1
+if [ -e "$DEB" ]; then
+	rc=0
+	install -m 755 "$DEB" "$TMP/debian-libaio.so.1" # Debian installs it without x
+	"$TMP/debian-libaio.so.1" >/dev/null 2>&1 || rc=$?
+	[ "$rc" -ge 128 ] || fail "Debian's libaio.so.1, run, exited $rc: the difference documented is gone"
+	mkdir -p "$TMP/deb" && ln -sf "$(readlink -f "$DEB")" "$TMP/deb/libaio.so.1"
+	gcc -O1 -I"$ROOT/include" "$ROOT/tests/c/roundtrip.c" -L"$BUILD" -laio -o "$TMP/roundtrip" 2>"$TMP/cc.log" ||
+		fail_with_log "$TMP/cc.log" "cannot build roundtrip"
+	LD_LIBRARY_PATH=$TMP/deb LIBAIO_RS_ENGINE=uring LIBAIO_RS_DEBUG=verbose LIBAIO_RS_ENGNIE=x \
+		"$TMP/roundtrip" "$TMP/rt.data" >/dev/null 2>"$TMP/deb.err" || fail_with_log "$TMP/deb.err" "roundtrip on Debian's libaio"
+	[ ! -s "$TMP/deb.err" ] || fail_with_log "$TMP/deb.err" "Debian's libaio wrote on stderr"
+	note "Debian's libaio.so.1 run: killed by signal $((rc - 128)); with the same mistaken settings it writes nothing"
+fi
+
 # --- 5. make help.
 make -s -C "$ROOT" help >"$TMP/help.out" || fail "make help failed"
 for t in all demo install uninstall check bench fuzz header clean; do

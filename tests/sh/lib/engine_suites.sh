@@ -52,8 +52,8 @@ case $MODE in noaio*) NOAIO_MODE=1 ;; esac
 unset LIBAIO_RS_ENGINE LIBAIO_RS_DEBUG LD_PRELOAD LD_LIBRARY_PATH
 SUITES=${LIBAIO_RS_ENGINE_SUITES:-ctests seeds harness fio qemu sysbench}
 
-# What only the kernel's AIO does: run and shown, not counted (the README's
-# "Engines" and tests/ctests.rs list the same). Harness 19.t: the kernel moves
+# What only the kernel's AIO does: run and shown, not counted (doc/differences.md,
+# "The user-space engines against kernel AIO", and tests/ctests.rs list the same). Harness 19.t: the kernel moves
 # its ring object along when the mapping is mremap'ed (aio_ring_mremap), so
 # the new address is the context; a user-space ring is known by the address
 # io_setup gave.
