@@ -307,6 +307,9 @@ struct iocb {
         unsigned int __pad1;
 #endif
 #if defined(__LIBAIO_BIG_ENDIAN)
+        /*
+         `RWF_*` flags for reads and writes (before `key` on big-endian targets).
+         */
         unsigned int aio_rw_flags;
 #endif
         /*

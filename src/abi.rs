@@ -176,6 +176,7 @@ pub struct iocb {
     /// Padding to 64 bits.
     #[cfg(all(target_pointer_width = "32", target_endian = "little"))]
     pub __pad1: c_uint,
+    /// `RWF_*` flags for reads and writes (before `key` on big-endian targets).
     #[cfg(target_endian = "big")]
     pub aio_rw_flags: c_uint,
     /// Written by the kernel at submission; identifies the request to `io_cancel`.

@@ -264,7 +264,8 @@ pub(crate) fn recv_with_fds(sock: i32, payload: &mut [u8], wait: bool) -> Result
     // The raw call: the descriptors it brings in belong to this thread's
     // own table, which tools that model one table per process (TSan's
     // interceptors) must not mistake for the program's.
-    let n = check(unsafe { libc::syscall(libc::SYS_recvmsg, sock, &raw mut msg, flags) })?;
+    #[allow(clippy::unnecessary_cast)] // c_long is i32 on 32-bit targets
+    let n = check(unsafe { libc::syscall(libc::SYS_recvmsg, sock, &raw mut msg, flags) } as i64)?;
     let mut out = Received {
         len: n as usize,
         fds: [-1; MAX_FDS],

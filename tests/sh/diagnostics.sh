@@ -145,8 +145,21 @@ if [ "$(id -u)" -eq 0 ] && [ -w "$MAXF" ] && saved=$(cat "$MAXF") && echo "$save
 	[ "$(cat "$MAXF")" = "$saved" ] || fail "fs.aio-max-nr not restored to $saved"
 	limit=$(sed -n 's/^limit = //p' "$TMP/exhaust.out")
 	expect_line exhaust "^libaio: io_setup: -EAGAIN: .*/proc/sys/fs/aio-nr = [0-9]+ .*/proc/sys/fs/aio-max-nr = $limit "
+	expect_line exhaust "^libaio: io_setup: -EAGAIN: .*one limit for the whole host.*set LIBAIO_RS_FALLBACK_EAGAIN=1 to have auto fall back"
 	note "fs.aio-max-nr lowered to fs.aio-nr = $limit for one io_setup, restored to $saved"
 	sed 's/^/    /' "$TMP/exhaust.err"
+	# The doctor at the limit: kernel AIO refused with EAGAIN, and the way out named.
+	cat /proc/sys/fs/aio-nr >"$MAXF"
+	rc=0
+	env -u LIBAIO_RS_ENGINE -u LIBAIO_RS_FALLBACK_EAGAIN "$BUILD/libaio.so.1" >"$TMP/doctor-eagain.out" 2>&1 || rc=$?
+	restore_max
+	[ "$(cat "$MAXF")" = "$saved" ] || fail "fs.aio-max-nr not restored to $saved"
+	[ "$rc" -eq 0 ] || fail_with_log "$TMP/doctor-eagain.out" "the doctor exited $rc"
+	grep -q '^  kernel AIO: refused, io_setup answers -EAGAIN' "$TMP/doctor-eagain.out" &&
+		grep -q 'fs.aio-max-nr is one limit for the whole host.*LIBAIO_RS_FALLBACK_EAGAIN=1' "$TMP/doctor-eagain.out" ||
+		fail_with_log "$TMP/doctor-eagain.out" "the doctor at the fs.aio-max-nr limit does not point at LIBAIO_RS_FALLBACK_EAGAIN"
+	note "the doctor with fs.aio-max-nr used up:"
+	grep -A1 '^  kernel AIO' "$TMP/doctor-eagain.out" | sed 's/^/    /'
 else
 	note "not root or $MAXF not writable: the exhausted-limit case is not run (the oversized case above was)"
 fi

@@ -255,12 +255,11 @@ impl Control {
 
     fn post_inner(&self, obj: u64, data: u64, res: i64, due: bool) {
         self.state.with(|st| {
-            let ev = io_event {
-                data: data as usize as *mut _,
-                obj: obj as usize as *mut _,
-                res: res as _,
-                res2: 0,
-            };
+            // Built field by field: 32-bit targets add padding fields.
+            let mut ev = io_event::zeroed();
+            ev.data = data as usize as *mut _;
+            ev.obj = obj as usize as *mut _;
+            ev.res = res as _;
             // SAFETY: a slot of our ring (index taken mod nr), written only
             // here, under the context's lock.
             unsafe { self.slot(st.tail).write(ev) };
