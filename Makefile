@@ -28,6 +28,7 @@ LDFLAGS ?=
 CARGO ?= cargo
 AR ?= ar
 OBJCOPY ?= objcopy
+NM ?= nm
 LDCONFIG ?= ldconfig
 
 soname = libaio.so.1
@@ -54,9 +55,10 @@ $(STATICLIB): $(SRCS)
 	LIBAIO_RS_NO_CTESTS=1 $(CARGO) build --release -p libaio-so
 
 # $(call link_so,SONAME): the final link of the shared object named $@. With
-# a program interpreter and an entry point, running the object itself shows
-# the doctor (`./libaio.so.1`, as glibc's libc.so.6 shows its version).
-link_so = i=$$(cat $(B)/interp); $(CC) $(CFLAGS) -shared -fPIC -o $@ -Wl,-soname,$(1) \
+# a program interpreter and an entry point (on the architectures where the
+# staticlib has one: src/capi/mod.rs), running the object itself shows the
+# doctor (`./libaio.so.1`, as glibc's libc.so.6 shows its version).
+link_so = i=$$(cat $(B)/interp); $(NM) $(STATICLIB) 2>/dev/null | grep -q ' T libaio_rs_entry$$' || i=; $(CC) $(CFLAGS) -shared -fPIC -o $@ -Wl,-soname,$(1) \
 		-Wl,--version-script=libaio.map -Wl,--gc-sections -Wl,-z,relro -Wl,-z,now -Wl,-z,nodelete \
 		$(addprefix -Wl$(comma)-u$(comma),$(EXPORTS) $(VERSIONED)) \
 		$${i:+$(B)/interp.o -Wl,-e,libaio_rs_entry} $(STATICLIB) $(LDFLAGS)

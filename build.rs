@@ -9,7 +9,9 @@
 //!   (`tests/ctests.rs` runs them), and the documented differences
 //!   (`ctests/differ/*.c`, run by `tests/differences.rs`).
 //!   `LIBAIO_RS_NO_CTESTS=1` skips this (the Makefile's library build sets it),
-//!   and so does a tree without `ctests/` (the published crate).
+//!   and so does a tree without `ctests/` (the published crate);
+//! - sets `cfg(doctor_entry)` on the architectures where libaio.so.1 run as
+//!   a program shows the doctor.
 
 use std::env;
 use std::fs;
@@ -22,6 +24,13 @@ fn main() {
         println!("cargo:rerun-if-changed={p}");
     }
     println!("cargo:rerun-if-env-changed=LIBAIO_RS_WRITE_HEADER");
+    // `doctor_entry`: the architectures where the shared object gets an
+    // entry point (src/capi/mod.rs says why only these).
+    println!("cargo::rustc-check-cfg=cfg(doctor_entry)");
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    if ["x86_64", "x86", "aarch64", "arm", "riscv64", "loongarch64"].contains(&arch.as_str()) {
+        println!("cargo:rustc-cfg=doctor_entry");
+    }
 
     let mut config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml parses");
     let helpers = fs::read_to_string(root.join("src/capi/inline.h")).expect("src/capi/inline.h is readable");

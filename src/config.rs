@@ -48,7 +48,7 @@
 use crate::sys::KeepErrno;
 use crate::{procfs, registry};
 use core::ffi::{c_char, CStr};
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 const LOADED: usize = 1;
 const DEBUG: usize = 1 << 1;
@@ -120,8 +120,10 @@ pub(crate) fn env(name: &CStr) -> Option<&'static [u8]> {
     if v.is_null() {
         return None;
     }
-    // SAFETY: getenv returned a NUL-terminated string, which stays while the
-    // environment is not changed (we read it once, at load).
+    // SAFETY: getenv returned a NUL-terminated string, valid until the
+    // environment changes. Callers use it at once, at load or in the
+    // doctor; a `setenv` racing in another thread is undefined behaviour
+    // for getenv itself (POSIX), not only here.
     Some(unsafe { CStr::from_ptr(v) }.to_bytes())
 }
 
@@ -145,8 +147,8 @@ extern "C" {
 /// The `LIBAIO_RS_` variables set in the environment, as `NAME=value`.
 pub(crate) fn each_set(mut f: impl FnMut(&'static [u8])) {
     // SAFETY: `environ` is libc's array of NUL-terminated strings, ended by
-    // a null pointer; read once, at load or in the doctor, before anything
-    // of ours could change it.
+    // a null pointer. Read at load or in the doctor (each entry used at once,
+    // see `env`): the library itself never changes the environment.
     let mut p = unsafe { environ };
     if p.is_null() {
         return;
@@ -253,10 +255,23 @@ fn settle() -> (bool, usize) {
 }
 
 /// Settles everything at load time (the library's constructor calls it);
-/// every other entry point would do it on first use. True for the one call
-/// that stored the flags: that call says what was found (`report`).
+/// every other entry point would do it on first use. True for the first
+/// call of this function: that call says what was found (`report`).
 pub(crate) fn init() -> bool {
-    FLAGS.load(Ordering::Acquire) == 0 && settle().0
+    flags();
+    !REPORTED.swap(true, Ordering::AcqRel)
+}
+
+/// Whether what was found at load has been said (`init`). Apart from the
+/// flags: a program's own constructor may settle them first, through a
+/// call into `libaio.a`, before the library's constructor runs.
+static REPORTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a seccomp filter was found at load (or /proc could not be read):
+/// then the library makes no system call libaio would not make, debugging
+/// or not, beyond writing its lines.
+pub(crate) fn filtered() -> bool {
+    flags() & OFF_SECCOMP != 0
 }
 
 /// Whether `VARS[i]` has a value outside its list.

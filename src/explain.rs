@@ -3,7 +3,9 @@
 //! and `io_submit`'s `-EBADF`.
 //!
 //! A completion's `res` says only the errno; the words come from the iocb
-//! it names. The iocb, the buffers and the event array are read through
+//! it names, as it reads at reaping time (the kernel copied it at
+//! submission; a program may have reused it since, and the line may then
+//! be wrong, never harmful). The iocb, the buffers and the event array are read through
 //! the kernel's checked copy (`sys::read_user`), never dereferenced, so a
 //! bad pointer gives a shorter line, not a fault. The descriptor is looked
 //! at (`fcntl`, `statx`) as it is now: it may have been closed or reused
@@ -11,7 +13,8 @@
 //! process, so a loop of failing reads writes a handful of lines.
 //!
 //! Without debugging, none of this runs: the entry points test one flag
-//! settled at load.
+//! settled at load. Under a seccomp filter found at load none of it runs
+//! either (the calls above could be refused or fatal): one line says so.
 
 use crate::abi::io_event;
 use crate::diag::{self, Line};
@@ -31,6 +34,7 @@ const EINVAL_OTHER: u32 = 1 << 3;
 const EFAULT_BUF: u32 = 1 << 4;
 const EFAULT_IOV: u32 = 1 << 5;
 const EFAULT_OTHER: u32 = 1 << 6;
+const FILTERED: u32 = 1 << 7;
 
 /// True the first time `cause` is given.
 fn first(cause: u32) -> bool {
@@ -72,7 +76,7 @@ fn pieces(cb: &Iocb, out: &mut [(u64, u64); IOV_MAX_SEEN]) -> Option<usize> {
     let entry = size_of::<libc::iovec>();
     let mut raw = [0u8; 16];
     for (i, piece) in out.iter_mut().enumerate().take(n) {
-        if !read(cb.buf + (i * entry) as u64, &mut raw[..entry]) {
+        if !read(cb.buf.wrapping_add((i * entry) as u64), &mut raw[..entry]) {
             return None;
         }
         *piece = if entry == 16 {
@@ -100,6 +104,28 @@ pub(crate) fn completions(call: &str, events: *const io_event, n: i32) {
         return;
     }
     let _keep = sys::KeepErrno::new();
+    if config::filtered() {
+        // Explaining needs process_vm_readv, statx and more, which a filter
+        // installed before load may kill: say so once, with `write` only,
+        // when an event failed. The events were written by this very call
+        // (by the kernel or the library), so they are read in place.
+        let failed = (0..n as usize).any(|i| {
+            let ev = events.wrapping_add(i);
+            // SAFETY: `events[i]`, i < n, was written by the call that
+            // returned n, an instant ago: mapped, writable, aligned.
+            let ev = unsafe { core::ptr::read_volatile(ev) };
+            #[allow(clippy::unnecessary_cast)] // res is a long: i32 on 32-bit targets
+            let res = ev.res as i64;
+            res == -i64::from(libc::EINVAL) || res == -i64::from(libc::EFAULT)
+        });
+        if failed && first(FILTERED) {
+            Line::say()
+                .str(call)
+                .str(": failed completions are not explained in this process: a seccomp filter was installed before the library was loaded, and explaining them takes system calls libaio does not make")
+                .send();
+        }
+        return;
+    }
     for i in 0..n as usize {
         let mut ev = [0u8; size_of::<io_event>()];
         if !read(events.wrapping_add(i) as u64, &mut ev) {
@@ -133,7 +159,7 @@ fn explain_completion(call: &str, obj: u64, res: i32) {
             .str(op)
             .str(" (iocb 0x")
             .hex(obj)
-            .str(", fd ")
+            .str(" as it reads now, fd ")
             .int(cb.fd.into())
             .str(") has res -");
     };
@@ -228,6 +254,8 @@ fn explain_completion(call: &str, obj: u64, res: i32) {
             line.send();
         }
     };
+    // A size of 0 from a confused file system counts as no requirement.
+    let (mem, off) = (mem.max(1), off.max(1));
     let mut found = false;
     if cb.offset as u64 % u64::from(off) != 0 {
         say(MISALIGNED_OFF, "offset", cb.offset as u64, off);
@@ -266,7 +294,7 @@ fn dio_align(fd: i32) -> Option<(u32, u32, &'static str)> {
 /// Explains `io_setup`'s failure `ret`, telling `-EINVAL`'s two causes apart.
 #[cold]
 pub(crate) fn setup_failed(ret: i32, maxevents: i32, ctxp: usize) {
-    if ret != -libc::EINVAL || !config::debug() {
+    if ret != -libc::EINVAL || !config::debug() || config::filtered() {
         return diag::failed("io_setup", ret);
     }
     let _keep = sys::KeepErrno::new();
@@ -290,7 +318,7 @@ pub(crate) fn setup_failed(ret: i32, maxevents: i32, ctxp: usize) {
 /// Explains `io_submit`'s failure `ret`, naming the descriptor for `-EBADF`.
 #[cold]
 pub(crate) fn submit_failed(ret: i32, ios: usize) {
-    if ret != -libc::EBADF || !config::debug() {
+    if ret != -libc::EBADF || !config::debug() || config::filtered() {
         return diag::failed("io_submit", ret);
     }
     let _keep = sys::KeepErrno::new();

@@ -205,7 +205,7 @@ fn try_kernel_aio() -> i32 {
 
 /// The doctor: run as a program, the library describes itself and this
 /// machine on stdout, then exits 0.
-#[cfg_attr(test, allow(dead_code))] // the entry point is not in test builds
+#[cfg_attr(any(test, not(doctor_entry)), allow(dead_code))] // called by the entry point only
 pub(crate) fn doctor() -> ! {
     // The loader runs no constructor of the program it starts (that is
     // libc's start code, which the doctor has not got): settle here.
@@ -327,6 +327,7 @@ fn examine(fd: i32) {
 /// The running kernel's release (`uname -r`), for `f` to read.
 fn with_release(f: impl FnOnce(&[u8])) {
     let u = sys::uname();
+    #[allow(clippy::unnecessary_cast)] // c_char is i8 or u8, by target
     let r: [u8; 65] = core::array::from_fn(|i| u.map_or(0, |u| u.release[i] as u8));
     let n = r.iter().position(|&b| b == 0).unwrap_or(r.len());
     f(&r[..n]);
@@ -360,13 +361,10 @@ mod tests {
         let mut fds = [0i32; 2];
         // SAFETY: pipe writes two descriptors into our array.
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        // SAFETY: both descriptors were just opened and are owned here only.
-        let (mut r, w) = unsafe {
-            (
-                std::fs::File::from_raw_fd(fds[0]),
-                std::fs::File::from_raw_fd(fds[1]),
-            )
-        };
+        // SAFETY: just opened, and owned here only.
+        let mut r = unsafe { std::fs::File::from_raw_fd(fds[0]) };
+        // SAFETY: as above.
+        let w = unsafe { std::fs::File::from_raw_fd(fds[1]) };
         examine(w.as_raw_fd());
         drop(w);
         let mut text = std::string::String::new();

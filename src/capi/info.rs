@@ -19,7 +19,7 @@ pub extern "C" fn libaio_rs_version() -> *const c_char {
 ///
 /// # Safety
 /// None: any value of `ctx` is answered (a kernel context is looked up by
-/// the kernel, with `io_getevents` asking for no event).
+/// the kernel, with an `io_submit` of no request).
 #[no_mangle]
 pub unsafe extern "C" fn io_context_engine(ctx: io_context_t) -> *const c_char {
     if let Some(pin) = registry::pin_emu(ctx as usize) {
@@ -29,9 +29,11 @@ pub unsafe extern "C" fn io_context_engine(ctx: io_context_t) -> *const c_char {
         };
     }
     let _keep = sys::KeepErrno::new();
-    // SAFETY: the kernel looks the context up; with nr 0 it writes no
-    // event, and with min_nr 0 it returns at once.
-    let ret = unsafe { sys::io_getevents(ctx, 0, 0, core::ptr::null_mut(), core::ptr::null_mut()) };
+    // SAFETY: with nr 0 the kernel only looks the context up (-EINVAL when
+    // it is not live) and reads nothing. Not io_getevents, which would
+    // rewrite the ring's head behind the back of a user-space reap (see
+    // reap.rs: only counted readers may enter the kernel's reaping).
+    let ret = unsafe { sys::io_submit(ctx, 0, core::ptr::null_mut()) };
     if ret == 0 {
         c"kernel".as_ptr()
     } else {

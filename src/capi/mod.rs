@@ -29,10 +29,15 @@ static LOAD: extern "C" fn() = load;
 // Where the dynamic loader jumps when the shared object itself is run
 // (`libaio.so.1` as a command; the Makefile names it with `-e` and gives
 // the object a program interpreter): the doctor (`report`). The loader has
-// run every constructor, libc's and ours, by then. x86 enters with the
-// stack aligned for a call's target, not for a function's first
-// instruction, so there a few instructions align it; elsewhere the entry
-// state is a function's.
+// run libc's initialisation by then, not this object's constructor (that is
+// the start code's job for a program, and the doctor has none), so the
+// doctor settles the configuration itself. x86 enters with the stack
+// aligned for a call's target, not for a function's first instruction, so
+// there a few instructions align it. aarch64, arm, riscv64 and loongarch64
+// enter as a function may be entered (a function stores only below its
+// stack pointer there); on the other architectures a function stores into
+// its caller's frame, which at entry is argc, argv and the environment, so
+// the entry is left out there (the Makefile then links no doctor).
 #[cfg(all(not(test), not(miri), target_arch = "x86_64"))]
 core::arch::global_asm!(
     ".globl libaio_rs_entry",
@@ -56,16 +61,21 @@ core::arch::global_asm!(
     doctor = sym doctor,
 );
 
-/// The entry point itself on the other architectures.
+/// The entry point itself where entering a function is enough.
 ///
 /// cbindgen:ignore
-#[cfg(all(not(test), not(miri), not(any(target_arch = "x86_64", target_arch = "x86"))))]
+#[cfg(all(
+    doctor_entry,
+    not(test),
+    not(miri),
+    not(any(target_arch = "x86_64", target_arch = "x86"))
+))]
 #[no_mangle]
 extern "C" fn libaio_rs_entry() -> ! {
     doctor()
 }
 
-#[cfg(not(test))]
+#[cfg(all(doctor_entry, not(test), not(miri)))]
 extern "C" fn doctor() -> ! {
     crate::report::doctor()
 }

@@ -264,8 +264,9 @@ pub(crate) fn recv_with_fds(sock: i32, payload: &mut [u8], wait: bool) -> Result
     // The raw call: the descriptors it brings in belong to this thread's
     // own table, which tools that model one table per process (TSan's
     // interceptors) must not mistake for the program's.
+    let r = unsafe { libc::syscall(libc::SYS_recvmsg, sock, &raw mut msg, flags) };
     #[allow(clippy::unnecessary_cast)] // c_long is i32 on 32-bit targets
-    let n = check(unsafe { libc::syscall(libc::SYS_recvmsg, sock, &raw mut msg, flags) } as i64)?;
+    let n = check(r as i64)?;
     let mut out = Received {
         len: n as usize,
         fds: [-1; MAX_FDS],
@@ -469,7 +470,9 @@ pub(crate) fn dio(fd: i32) -> Option<Dio> {
         libc::statx(
             fd,
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
+            // DONT_SYNC: what the client knows, no round trip to a
+            // network or FUSE server (which may be this very process).
+            libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
             libc::STATX_TYPE | libc::STATX_DIOALIGN,
             st.as_mut_ptr(),
         )

@@ -19,7 +19,8 @@
 #   io_setup which engine the context got (kernel, or threads and why: under
 #   the ENOSYS/EPERM filter the default engine falls back, and says so);
 #   5. failed completions (misaligned O_DIRECT, an unmapped buffer) explained
-#      once per cause, on every engine;
+#      once per cause, on every engine; under a seccomp filter found at load,
+#      not explained (it would take calls libaio never makes), and said so;
 #   6. with strace, proof that nothing is opened or written when it is off.
 set -eu
 . "$(dirname "$0")/lib/common.sh"
@@ -220,7 +221,7 @@ for e in kernel threads io_uring; do
 	while IFS= read -r re; do
 		expect_line "completions-$e" "$re"
 	done <<'EOF'
-^libaio: io_getevents: a completed read \(iocb 0x[0-9a-f]+, fd [0-9]+\) has res -EINVAL: the buffer address 0x[0-9a-f]+ is not a multiple of [0-9]+ \(1 over\): O_DIRECT on fd [0-9]+ needs buffers aligned to [0-9]+ bytes in memory, and offsets and lengths to multiples of [0-9]+ \((statx STATX_DIOALIGN|the device's logical block size, from sysfs)\)$
+^libaio: io_getevents: a completed read \(iocb 0x[0-9a-f]+ as it reads now, fd [0-9]+\) has res -EINVAL: the buffer address 0x[0-9a-f]+ is not a multiple of [0-9]+ \(1 over\): O_DIRECT on fd [0-9]+ needs buffers aligned to [0-9]+ bytes in memory, and offsets and lengths to multiples of [0-9]+ \((statx STATX_DIOALIGN|the device's logical block size, from sysfs)\)$
 ^libaio: io_getevents: a completed read .* has res -EINVAL: the length 65537 is not a multiple of [0-9]+ \(1 over\): O_DIRECT on fd
 ^libaio: io_getevents: a completed read .* has res -EINVAL: the offset 1 is not a multiple of [0-9]+ \(1 over\): O_DIRECT on fd
 ^libaio: io_getevents: a completed read .* has res -EFAULT: buffer 0x[0-9a-f]+ \(4096 bytes\) is not all mapped memory of this process$
@@ -233,6 +234,17 @@ EOF
 	note "$e: failed completions explained once per cause"
 done
 sed 's/^/    /' "$TMP/completions-kernel.err"
+# Under a filter installed before load that kills on calls libaio never makes
+# (process_vm_readv, process_vm_writev, statx), debugging must not make them:
+# the same results, and one line saying why nothing is explained.
+gcc -Wall -Wextra -Werror -O1 "$ROOT/tests/c/seccomp_kill.c" -o "$TMP/seccomp_kill" 2>"$TMP/cc.log" ||
+	fail_with_log "$TMP/cc.log" "cannot build seccomp_kill"
+probe completions-filtered 1 "$TMP/seccomp_kill" -- completions "$DDIR"
+cmp -s "$TMP/completions-kernel.out" "$TMP/completions-filtered.out" ||
+	fail "under the filter the results differ from those without it"
+expect_line completions-filtered '^libaio: io_getevents: failed completions are not explained in this process: a seccomp filter was installed before the library was loaded'
+[ "$(wc -l <"$TMP/completions-filtered.err")" -eq 1 ] || fail_with_log "$TMP/completions-filtered.err" "expected one line under the filter"
+note "under a filter killing process_vm_readv and statx: not explained, not killed, same results"
 
 # --- 6. Off means none of the diagnostics' files opened and no write to stderr
 # (strace's own view). /proc/self/status is read either way, once, at load:

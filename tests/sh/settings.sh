@@ -11,7 +11,10 @@
 #   2. the debug banner names the program and pid and what new contexts get
 #      for each engine setting, and io_context_engine agrees with it;
 #      libaio_rs_version is the crate's version; io_context_engine is NULL
-#      for a destroyed or invented handle; errno untouched;
+#      for a destroyed or invented handle; errno untouched; the warnings
+#      come even when a program's constructor calls into libaio.a before the
+#      library's runs; io_context_engine racing two user-space reapers
+#      delivers every completion once;
 #   3. the Rust API: Engine::Auto follows LIBAIO_RS_ENGINE, as io_setup does
 #      (copy_direct prints the engine it got);
 #   4. the doctor: running build/libaio.so.1 prints the version, the three
@@ -155,6 +158,26 @@ LD_LIBRARY_PATH=$BUILD "$TMP/seccomp_noaio" --no-io-uring "$TMP/engine_of" >"$TM
 grep -qx "engine threads" "$TMP/f2.out" || fail_with_log "$TMP/f2.out" "with io_uring refused too auto did not give threads"
 note "banners, one per setting, and io_context_engine agreeing (auto under the no-AIO filter: io_uring, then threads):"
 sed 's/^/    /' "$TMP"/b-*.banner
+
+# A program whose own constructor calls io_setup, linked with libaio.a:
+# the settings are settled before the library's constructor, and the
+# warning must still come, once.
+gcc -O1 -I"$ROOT/include" "$ROOT/tests/c/early_ctor.c" "$BUILD/libaio.a" -lpthread -o "$TMP/early_ctor" 2>"$TMP/cc.log" ||
+	fail_with_log "$TMP/cc.log" "cannot build early_ctor with libaio.a"
+LIBAIO_RS_ENGINE=bogus "$TMP/early_ctor" >"$TMP/early.out" 2>"$TMP/early.err" || fail "early_ctor failed"
+grep -qx "early io_setup 0" "$TMP/early.out" || fail_with_log "$TMP/early.out" "early_ctor: io_setup failed"
+[ "$(grep -c '' "$TMP/early.err")" -eq 1 ] && grep -q '^libaio: LIBAIO_RS_ENGINE=bogus: not a value' "$TMP/early.err" ||
+	fail_with_log "$TMP/early.err" "libaio.a with an io_setup before the library's constructor: the warning is not said once"
+note "libaio.a, io_setup in the program's constructor: the warning still said once"
+
+# io_context_engine asked in a loop while two threads reap a kernel context
+# in user space: every completion delivered once (the query must not enter
+# the kernel's reaping behind the reapers' backs).
+gcc -O2 -Wall -Wextra -Werror -I"$ROOT/include" "$ROOT/tests/c/engine_probe_race.c" -L"$BUILD" -laio -lpthread \
+	-o "$TMP/engine_probe_race" 2>"$TMP/cc.log" || fail_with_log "$TMP/cc.log" "cannot build engine_probe_race"
+LD_LIBRARY_PATH=$BUILD "$TMP/engine_probe_race" 3 >"$TMP/race.out" 2>&1 ||
+	fail_with_log "$TMP/race.out" "io_context_engine racing user-space reapers: completions delivered twice or lost"
+note "io_context_engine against two user-space reapers for 3 s: $(cat "$TMP/race.out")"
 
 # --- 3. The Rust API: Engine::Auto means what LIBAIO_RS_ENGINE says.
 if command -v cargo >/dev/null 2>&1; then

@@ -118,6 +118,7 @@ fn kernel_is_64_bit() -> bool {
     let Some(u) = sys::uname() else {
         return false;
     };
+    #[allow(clippy::unnecessary_cast)] // c_char is i8 or u8, by target
     let m: [u8; 8] = core::array::from_fn(|i| u.machine[i] as u8);
     m.starts_with(b"x86_64")
         || m.starts_with(b"aarch64")
