@@ -357,4 +357,28 @@ mod tests {
             assert!(reap_off_reason(LOADED | bit).is_some());
         }
     }
+
+    #[test]
+    fn switches_take_their_lists_only() {
+        for v in [&b"1"[..], b"on", b"yes"] {
+            assert_eq!(switch(v, true), Some(true));
+        }
+        for v in [&b"0"[..], b"off", b"no"] {
+            assert_eq!(switch(v, false), Some(false));
+        }
+        assert_eq!(switch(b"", true), Some(false));
+        assert_eq!(switch(b"", false), None);
+        for v in [&b"2"[..], b"ON", b"true", b" 1"] {
+            assert_eq!(switch(v, true), None, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn known_names_need_their_equals_sign() {
+        assert!(known(b"LIBAIO_RS_ENGINE=threads"));
+        assert!(known(b"LIBAIO_RS_DEBUG="));
+        assert!(!known(b"LIBAIO_RS_ENGINEX=threads"));
+        assert!(!known(b"LIBAIO_RS_ENGNIE=threads"));
+        assert!(!known(b"LIBAIO_RS_ENGINE"));
+    }
 }

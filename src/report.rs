@@ -357,6 +357,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // real io_setup and io_uring_setup
     fn the_doctor_names_every_engine_and_a_choice() {
         let mut fds = [0i32; 2];
         // SAFETY: pipe writes two descriptors into our array.
