@@ -475,7 +475,7 @@ const char *libaio_rs_version(void);
 
  # Safety
  None: any value of `ctx` is answered (a kernel context is looked up by
- the kernel, with `io_getevents` asking for no event).
+ the kernel, with an `io_submit` of no request).
  */
 const char *io_context_engine(io_context_t ctx);
 
