@@ -47,7 +47,7 @@ VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 VERSIONED = io_getevents@@LIBAIO_0.4 io_cancel@@LIBAIO_0.4 io_queue_wait@@LIBAIO_0.4 \
 	io_getevents@LIBAIO_0.1 io_cancel@LIBAIO_0.1 io_queue_wait@LIBAIO_0.1
 
-.PHONY: all install uninstall check deps demo bench header clean fuzz help
+.PHONY: all install uninstall check test deps demo bench header clean fuzz help
 
 all: $(B)/$(libname) $(B)/libaio.a $(B)/libaio.pc
 
@@ -192,6 +192,11 @@ check: all
 	tools/deps.sh
 	tools/check.sh
 
+# The quick tier: unit tests, the header, the safe API, the library's
+# settings as programs see them. No root, no network, no Debian libaio.
+test: all
+	tools/test.sh
+
 bench: all
 	bench/run.sh
 
@@ -212,6 +217,7 @@ help:
 	@echo '                  mandir as libaio'"'"'s Makefile); as root with no DESTDIR, runs ldconfig'
 	@echo '                  when libdir is a directory the loader cache covers (LDCONFIG=: never)'
 	@echo 'make uninstall    remove what install put there (same variables)'
+	@echo 'make test         the quick tier, under a minute: no root, no network, no Debian libaio'
 	@echo 'make check        every test (as root, tools/deps.sh installs what they need first)'
 	@echo 'make bench        benchmarks against Debian'"'"'s libaio and the anchors, as ratios'
 	@echo 'make fuzz         differential fuzzing at length (FUZZ_SEEDS, FUZZ_START, FUZZ_OPS)'

@@ -7,32 +7,28 @@
 //! Each program runs again with ours on each user-space engine
 //! (`LIBAIO_RS_ENGINE=threads`, `=io_uring`), against the same Debian run
 //! over kernel AIO, with the kernel-only observations listed in
-//! [`KERNEL_ONLY`] (also in doc/differences.md) left out of the comparison.
+//! `tests/kernel_only.tsv` (explained in doc/differences.md) left out of
+//! the comparison.
 
 mod ctests_support;
 
 use ctests_support::{ours, reference, run_with, run_with_env};
 use std::path::Path;
 
-/// What a user-space engine cannot show as kernel AIO does, and why:
-/// (program, None: the whole program | Some(prefix): its lines starting so).
-const KERNEL_ONLY: &[(&str, Option<&str>, &str)] = &[
-    (
-        "context",
-        Some("  mapping at ctx:"),
-        "the kernel names its ring mapping /[aio]; ours is anonymous memory",
-    ),
-    (
-        "sandbox",
-        None,
-        "a seccomp filter that kills every call but kernel AIO's: a user-space engine makes other calls by nature",
-    ),
-    (
-        "seccomp_allowlist",
-        None,
-        "as sandbox: an allow-list of the io_* calls and futex only",
-    ),
-];
+/// What a user-space engine cannot show as kernel AIO does, and why: the
+/// `ctest` rows of `tests/kernel_only.tsv` (program, None: the whole program
+/// | Some(prefix): its lines starting so, reason).
+fn kernel_only(name: &str) -> Option<(Option<&'static str>, &'static str)> {
+    include_str!("kernel_only.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            Some((f.next()?, f.next()?, f.next()?, f.next()?))
+        })
+        .find(|&(kind, n, _, _)| kind == "ctest" && n == name)
+        .map(|(_, _, lines, why)| ((lines != "-").then_some(lines), why))
+}
 
 fn keep_lines(out: &str, drop: Option<&str>) -> String {
     out.lines()
@@ -43,14 +39,17 @@ fn keep_lines(out: &str, drop: Option<&str>) -> String {
 
 /// The program on ours with `engine` against Debian's libaio over kernel AIO.
 fn run_ctest_on(name: &str, engine: &str) {
-    let skip = KERNEL_ONLY.iter().find(|(n, _, _)| *n == name);
-    if let Some((_, None, why)) = skip {
+    let skip = kernel_only(name);
+    if let Some((None, why)) = skip {
         eprintln!("{name} on {engine}: not compared ({why})");
         return;
     }
-    let drop = skip.and_then(|(_, p, _)| *p);
+    let drop = skip.and_then(|(p, _)| p);
     let prog = Path::new(env!("LIBAIO_RS_CTESTS_DIR")).join(name);
-    let (reference, ours) = (reference(), ours());
+    let Some(reference) = reference(&format!("{name} on {engine}")) else {
+        return;
+    };
+    let ours = ours();
     let theirs = run_with(&prog, &reference, &format!("{name}-debian-{engine}"));
     let mine = run_with_env(
         &prog,
@@ -91,7 +90,10 @@ fn run_ctest_on(name: &str, engine: &str) {
 
 fn run_ctest(name: &str) {
     let prog = Path::new(env!("LIBAIO_RS_CTESTS_DIR")).join(name);
-    let (reference, ours) = (reference(), ours());
+    let Some(reference) = reference(name) else {
+        return;
+    };
+    let ours = ours();
     let theirs = run_with(&prog, &reference, &format!("{name}-debian"));
     let mine = run_with(&prog, &ours, &format!("{name}-ours"));
     for (who, lib, o) in [("Debian's libaio", &reference, &theirs), ("ours", &ours, &mine)] {

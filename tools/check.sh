@@ -9,8 +9,16 @@
 set -u
 cd "$(dirname "$0")/.."
 export LIBAIO_RS_ROOT=$PWD LIBAIO_RS_BUILD_DIR=$PWD/build
+# Work done once per run and shared by the scripts: libaio's sources
+# (apt-get source), and Debian's reference runs of the programs several
+# scripts compare against (tests/sh/lib/common.sh, ref_get). Debian's
+# library must be there: a missing reference fails the run, not skips it.
+RUN_CACHE=$(mktemp -d /tmp/libaio-rs-check.XXXXXX)
+trap 'rm -rf "$RUN_CACHE"' EXIT
+export LIBAIO_RS_CACHE=$RUN_CACHE/libaio-source LIBAIO_RS_REF_CACHE=$RUN_CACHE/reference
+export LIBAIO_RS_REQUIRE_REFERENCE=1
 
-pass=0 fail=0 skip=0 failed=()
+pass=0 fail=0 skip=0 failed=() times=()
 step() {
 	local name=$1
 	shift
@@ -18,6 +26,7 @@ step() {
 	local start=$SECONDS rc
 	"$@"
 	rc=$?
+	times+=("$(printf '%5ss  %s' $((SECONDS - start)) "$name")")
 	case $rc in
 	0) pass=$((pass + 1)); printf -- '--- PASS %s (%ss)\n' "$name" $((SECONDS - start)) ;;
 	77) skip=$((skip + 1)); printf -- '--- SKIP %s\n' "$name" ;;
@@ -44,6 +53,8 @@ for t in tests/sh/*.sh; do
 done
 
 echo
+echo "step times (longest first), $SECONDS s in all:"
+printf '%s\n' "${times[@]}" | sort -rn | sed 's/^/  /'
 ((fail)) && printf 'failed: %s\n' "${failed[@]}"
 echo "check: $pass passed, $fail failed, $skip skipped"
 ((fail == 0))

@@ -197,3 +197,32 @@ ctest_programs() {
 	[ -n "$CTESTS_OUT" ] && [ -d "$CTESTS_OUT/ctests" ] ||
 		fail "cannot find the compiled C test programs (OUT_DIR '$CTESTS_OUT')"
 }
+
+# Debian's reference runs, computed once per `make check`: tools/check.sh
+# points LIBAIO_RS_REF_CACHE at a directory of its run, and every script that
+# runs the same program on Debian's libaio over kernel AIO takes the result
+# from there after the first. Outside make check, or with the variable unset,
+# each script runs its own reference.
+# ref_get KEY DEST...: copies the cached files of KEY (in order) to DEST...;
+# fails (status 1) when KEY is not cached.
+ref_get() {
+	local key=$1 i=0 f
+	shift
+	[ -n "${LIBAIO_RS_REF_CACHE:-}" ] && [ -e "$LIBAIO_RS_REF_CACHE/$key.done" ] || return 1
+	for f in "$@"; do
+		cp "$LIBAIO_RS_REF_CACHE/$key.$i" "$f"
+		i=$((i + 1))
+	done
+}
+# ref_put KEY SRC...: caches SRC... as KEY's files (no-op outside make check).
+ref_put() {
+	local key=$1 i=0 f
+	shift
+	[ -n "${LIBAIO_RS_REF_CACHE:-}" ] || return 0
+	mkdir -p "$LIBAIO_RS_REF_CACHE"
+	for f in "$@"; do
+		cp "$f" "$LIBAIO_RS_REF_CACHE/$key.$i.tmp" && mv "$LIBAIO_RS_REF_CACHE/$key.$i.tmp" "$LIBAIO_RS_REF_CACHE/$key.$i"
+		i=$((i + 1))
+	done
+	: >"$LIBAIO_RS_REF_CACHE/$key.done"
+}
