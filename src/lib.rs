@@ -6,16 +6,16 @@
 //!   which cbindgen writes `include/libaio.h`;
 //! - `sys`: the raw system calls, returning the kernel's answer untouched;
 //! - `ring`: the format of the kernel's completion ring;
-//! - `registry`: the contexts set up here, and the gates that keep the
-//!   kernel's reader and ours apart;
-//! - `reap`: `io_getevents`/`io_destroy` on that protocol, reaping in user
-//!   space when it is safe;
+//! - `registry`: the contexts set up here (which rings may be read at all);
+//! - `engine`: who carries out a context's requests: `engine::kernel` (the
+//!   gate that keeps the kernel's reader and ours apart, and reaping in user
+//!   space on it), `engine::user` with its executors `threads` and `uring`;
 //! - `uaccess`: which event arrays the kernel has proved writable;
 //! - `sync`: waiting for another thread (futex only);
 //! - `prep`: filling in requests;
-//! - `config`, `procfs`, `diag` and `report`: what is settled at load, what
-//!   /proc tells, failures explained, and what the library says unasked
-//!   (warnings, the debug banner, the doctor).
+//! - `config`, `procfs`, `diag`, `explain` and `report`: what is settled at
+//!   load, what /proc tells, failures explained, and what the library says
+//!   unasked (warnings, the debug banner, the doctor).
 //!
 //! Only `abi` and `capi` are public: everything else is the library's own.
 //!
@@ -46,7 +46,6 @@ pub(crate) mod engine;
 pub(crate) mod explain;
 pub(crate) mod prep;
 pub(crate) mod procfs;
-pub(crate) mod reap;
 pub(crate) mod registry;
 pub(crate) mod report;
 pub(crate) mod ring;

@@ -8,25 +8,10 @@
 //! Contexts we did not set up (a raw `io_setup` system call, a garbage value)
 //! have no slot and always go to the kernel: their memory is never read.
 //!
-//! # Who may touch a ring's head
-//!
-//! The kernel's `io_getevents` moves the head under a lock user space cannot
-//! see, so the kernel's reader and a user-space reader must never run on one
-//! ring at once, or an event may be delivered twice or lost. The exclusion is
-//! a *gate* word per hash bucket ("home"), shared by every address that hashes
-//! there, whether or not it is registered:
-//! - [`USER`]: one thread is copying events from a ring of this home. Taken
-//!   only when no reader is counted, so it never overlaps a kernel reader;
-//! - the low bits count threads inside the kernel's `io_getevents` or
-//!   `io_pgetevents` for any address of this home. A thread is counted before
-//!   it looks the context up and stays counted until the kernel has answered,
-//!   so whatever happens to the context meanwhile (destroyed, set up again at
-//!   the same address, registered, reaped) no user-space copy of that address
-//!   runs while it is in the kernel.
-//!
-//! Because the count is kept by address and not by slot, destroying a
-//! context never waits for its readers, and a late caller can never be in the
-//! kernel uncounted.
+//! # The gates
+//! Each slot also carries the *gate* word of the addresses whose home it is:
+//! the exclusion between the kernel's reader and ours, kept by
+//! `engine::kernel::gate`, whose module states its protocol.
 //!
 //! # Slot states
 //! - `LIVE`: the slot holds a context the kernel still has;
@@ -37,7 +22,7 @@
 //!
 //! `io_destroy` sets `DEAD`, waits for the peekers and for the gate of the
 //! context's home to have no `USER`, asks the kernel, then frees the slot. A
-//! copier takes `USER` first and then checks the slot: `LIVE`, not `DEAD`,
+//! copier takes the gate's `USER` first and then checks the slot: `LIVE`, not `DEAD`,
 //! still this address. Both the setting and the checking sides are a
 //! sequentially consistent read-modify-write followed by a sequentially
 //! consistent load of the other word, so at least one side sees the other:
@@ -45,7 +30,7 @@
 //! and waits for the copy to end.
 //!
 //! # User-space contexts
-//! A context of a user-space engine (`engine::emu`) has a slot too, marked
+//! A context of a user-space engine (`engine::user`) has a slot too, marked
 //! `EMU` instead of `LIVE`: its calls are counted in the peeker bits while
 //! they run, and its destroy (`DEAD`) waits for them.
 //!
@@ -71,16 +56,12 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 pub(crate) const LIVE: u32 = 1 << 31;
 /// Slot state: `io_destroy` is under way.
 pub(crate) const DEAD: u32 = 1 << 30;
-/// Slot state: the slot holds a user-space context (`engine::emu`), never
+/// Slot state: the slot holds a user-space context (`engine::user`), never
 /// `LIVE`, so the kernel paths leave it alone.
 pub(crate) const EMU: u32 = 1 << 28;
 /// Slot state, bits 0..28: threads peeking at a kernel ring's indices, or
 /// calls inside a user-space context.
 pub(crate) const PEEKERS: u32 = EMU - 1;
-/// Gate: a thread is copying events out of a ring of this home.
-pub(crate) const USER: u32 = 1 << 31;
-/// Gate, bits 0..29: threads inside the kernel for an address of this home.
-pub(crate) const READERS: u32 = WAITERS - 1;
 
 /// Slots in the registry (one cache line each, after the lock's line: 16 KiB).
 const NSLOTS: usize = 255;
@@ -356,78 +337,9 @@ impl Slot {
     }
 }
 
-/// Why [`try_user`] could not take the gate.
-pub(crate) enum Busy {
-    /// Another thread is copying from a ring of this home.
-    User,
-    /// Threads are in the kernel for an address of this home.
-    Readers,
-}
-
-/// Takes `USER` on a gate (sequentially consistent: see the module docs).
-pub(crate) fn try_user(gate: &AtomicU32) -> Result<(), Busy> {
-    loop {
-        let g = gate.load(Ordering::Relaxed);
-        if g & USER != 0 {
-            return Err(Busy::User);
-        }
-        if g & READERS != 0 {
-            return Err(Busy::Readers);
-        }
-        if gate
-            .compare_exchange_weak(g, g | USER, Ordering::SeqCst, Ordering::Relaxed)
-            .is_ok()
-        {
-            return Ok(());
-        }
-    }
-}
-
-/// Lets `USER` go.
-pub(crate) fn release_user(gate: &AtomicU32) {
-    let prev = gate.fetch_and(!USER, Ordering::Release);
-    sync::wake(gate, prev);
-}
-
-/// Turns the holder of `USER` into a counted kernel reader in one step.
-pub(crate) fn user_to_reader(gate: &AtomicU32) {
-    // While USER is held no reader is counted, so this leaves exactly one.
-    let prev = gate.fetch_sub(USER - 1, Ordering::AcqRel);
-    sync::wake(gate, prev);
-}
-
-/// Waits until nobody copies from a ring of this home.
-pub(crate) fn wait_no_user(gate: &AtomicU32) {
-    sync::wait_while(gate, |g| g & USER != 0);
-}
-
-/// Counts the caller in as a kernel reader; waits while a copy runs or the
-/// count is full.
-pub(crate) fn enter_kernel(gate: &AtomicU32) {
-    let blocked = |g: u32| g & USER != 0 || g & READERS == READERS;
-    loop {
-        let g = gate.load(Ordering::Relaxed);
-        if blocked(g) {
-            sync::wait_while(gate, blocked);
-            continue;
-        }
-        if gate
-            .compare_exchange_weak(g, g + 1, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            return;
-        }
-    }
-}
-
-/// Counts a kernel reader out.
-pub(crate) fn leave_kernel(gate: &AtomicU32) {
-    let prev = gate.fetch_sub(1, Ordering::Release);
-    sync::wake(gate, prev);
-}
-
 /// Records a user-space context; false when no slot near its home is free
-/// (the caller then fails `io_setup` with `-EAGAIN`).
+/// (the caller then fails `io_setup` with `-ENOMEM`, as the kernel does when
+/// it runs out of memory for contexts).
 pub(crate) fn register_emu(ctx: usize, nr: u32, ctl: usize) -> bool {
     let Some(table) = table() else {
         return false;

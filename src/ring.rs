@@ -3,7 +3,7 @@
 //!
 //! The kernel appends at `tail`; a reader takes events from `head` and moves
 //! `head` on. Who may read it, and when, is the registry's business
-//! (`registry.rs`); this module only knows the format and how to copy events
+//! (`registry`, `engine::kernel`); this module only knows the format and how to copy events
 //! out of it.
 
 use crate::abi::{aio_ring, io_event, AIO_RING_MAGIC};

@@ -32,7 +32,7 @@ pub unsafe extern "C" fn io_context_engine(ctx: io_context_t) -> *const c_char {
     // SAFETY: with nr 0 the kernel only looks the context up (-EINVAL when
     // it is not live) and reads nothing. Not io_getevents, which would
     // rewrite the ring's head behind the back of a user-space reap (see
-    // reap.rs: only counted readers may enter the kernel's reaping).
+    // engine::kernel::gate: only counted readers may enter the kernel's reaping).
     let ret = unsafe { sys::io_submit(ctx, 0, core::ptr::null_mut()) };
     if ret == 0 {
         c"kernel".as_ptr()

@@ -2,8 +2,8 @@
 //! `io_cancel`, `io_getevents` and `io_pgetevents`.
 
 use crate::abi::{io_context_t, io_event, io_sigset, iocb, KERNEL_SIGSET_BYTES};
+use crate::engine::kernel::reap::{self, Request};
 use crate::engine::{self, user};
-use crate::reap::{self, Request};
 use crate::registry;
 use crate::sys::KeepErrno;
 use crate::{config, diag, explain, sys};

@@ -1,6 +1,7 @@
 //! Engines: who carries out the requests of a context.
 //!
-//! - kernel AIO (`reap.rs` and the raw system calls): exactly libaio's path;
+//! - kernel AIO (`kernel`: the gate and the reaping protocol, over the raw
+//!   system calls): exactly libaio's path;
 //! - user-space contexts (`user`): the context is a ring of ours, laid out
 //!   as the kernel's `struct aio_ring`, so programs that read it directly
 //!   (QEMU, fio) work unchanged; requests are checked as the kernel checks
@@ -23,6 +24,7 @@
 //! every other value goes to the kernel, as before.
 
 pub(crate) mod channel;
+pub(crate) mod kernel;
 pub(crate) mod process;
 pub(crate) mod reapers;
 pub(crate) mod service;

@@ -13,8 +13,9 @@
 //! `nr` events): it would wait for itself. `LIBAIO_RS_REAP=0` turns user-space
 //! reaping off for such programs.
 
+use super::gate::{self, Busy};
 use crate::abi::{io_context_t, io_event};
-use crate::registry::{self, Busy, Mark, Peek, Slot, DEAD, LIVE};
+use crate::registry::{self, Mark, Peek, Slot, DEAD, LIVE};
 use crate::{config, ring, uaccess};
 use core::ffi::c_long;
 use core::mem::size_of;
@@ -89,21 +90,21 @@ pub(crate) unsafe fn getevents(req: &Request, reap: bool, syscall: impl FnOnce()
     let mut peeked = false;
     loop {
         if reap && counted {
-            match registry::try_user(gate) {
+            match gate::try_user(gate) {
                 Ok(()) => {
                     // SAFETY: USER is held on the gate of req.ctx.
                     match unsafe { reap_holding_user(slot, req, zero) } {
                         Some(Reap::Done(n)) => {
-                            registry::release_user(gate);
+                            gate::release_user(gate);
                             return n;
                         }
                         Some(Reap::Kernel) => {
                             // From copier to counted kernel reader in one step.
-                            registry::user_to_reader(gate);
+                            gate::user_to_reader(gate);
                             return counted_call(gate, req, syscall);
                         }
                         None => {
-                            registry::release_user(gate);
+                            gate::release_user(gate);
                             if slot.ctx() == ctx {
                                 // Being destroyed, or gone: the kernel answers.
                                 return in_kernel(gate, counted, req, syscall);
@@ -117,7 +118,7 @@ pub(crate) unsafe fn getevents(req: &Request, reap: bool, syscall: impl FnOnce()
                     }
                 }
                 Err(Busy::User) => {
-                    registry::wait_no_user(gate);
+                    gate::wait_no_user(gate);
                     continue;
                 }
                 Err(Busy::Readers) => {} // the kernel is reading: peek, or join it
@@ -150,7 +151,7 @@ fn in_kernel(gate: &AtomicU32, counted: bool, req: &Request, syscall: impl FnOnc
     if !counted {
         return syscall();
     }
-    registry::enter_kernel(gate);
+    gate::enter_kernel(gate);
     counted_call(gate, req, syscall)
 }
 
@@ -158,7 +159,7 @@ fn in_kernel(gate: &AtomicU32, counted: bool, req: &Request, syscall: impl FnOnc
 /// remembers where the kernel wrote events.
 fn counted_call(gate: &AtomicU32, req: &Request, syscall: impl FnOnce() -> i32) -> i32 {
     let ret = syscall();
-    registry::leave_kernel(gate);
+    gate::leave_kernel(gate);
     if ret > 0 {
         uaccess::remember(req.events.cast(), ret as usize * size_of::<io_event>());
     }
@@ -231,7 +232,7 @@ pub(crate) fn destroy(ctx: io_context_t, syscall: impl FnOnce() -> i32) -> i32 {
     };
     // No new peek or copy can start; let those running finish with the ring.
     slot.wait_for_peekers();
-    registry::wait_no_user(table.gate(ctx));
+    gate::wait_no_user(table.gate(ctx));
     let ret = syscall();
     if ret < 0 && ret != -libc::EINVAL {
         // Refused (a seccomp filter, say): the context lives on.
@@ -247,9 +248,10 @@ pub(crate) fn destroy(ctx: io_context_t, syscall: impl FnOnce() -> i32) -> i32 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::gate::{READERS, USER};
     use super::*;
     use crate::abi::aio_ring;
-    use crate::registry::{is_registered, register, table, PEEKERS, READERS, USER};
+    use crate::registry::{is_registered, register, table, PEEKERS};
     use crate::sync::WAITERS;
     use crate::sys;
     use std::sync::atomic::AtomicBool;
@@ -601,7 +603,7 @@ mod tests {
             !destroyed.load(Ordering::SeqCst),
             "destroyed during a user-space copy"
         );
-        crate::registry::release_user(g);
+        crate::engine::kernel::gate::release_user(g);
         assert_eq!(reader.join().expect("reader"), 0);
         assert_eq!(destroyer.join().expect("destroyer"), -libc::EPERM);
         assert!(entered.load(Ordering::SeqCst));
@@ -746,7 +748,7 @@ mod tests {
         });
         std::thread::sleep(Duration::from_millis(30));
         assert!(!entered.load(Ordering::SeqCst), "entered with the count full");
-        crate::registry::leave_kernel(g); // one leaves
+        crate::engine::kernel::gate::leave_kernel(g); // one leaves
         assert_eq!(reader.join().expect("reader"), 0);
         assert!(entered.load(Ordering::SeqCst));
         assert_eq!(g.load(Ordering::SeqCst) & !WAITERS, READERS - 1);
