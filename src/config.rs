@@ -38,8 +38,8 @@
 //! - `LIBAIO_RS_FALLBACK_EAGAIN=1` (or `on`, `yes`) makes `auto` fall back
 //!   on `EAGAIN` too.
 //!
-//! A value outside those lists, or a `LIBAIO_RS_` variable of another name,
-//! is a mistake the user must hear about: the library says so on stderr at
+//! A value outside those lists, or a `LIBAIO_RS_` name that misspells one of
+//! these, is a mistake the user must hear about: the library says so on stderr at
 //! load, always, in one line naming the variable, the value and the accepted
 //! values, and goes on as the list below says (`Var::otherwise`).
 //!
@@ -67,7 +67,7 @@ const ENGINE_URING: usize = 1 << 9;
 const FALLBACK_EAGAIN: usize = 1 << 8;
 /// `VARS[i]` has a value outside its list: bit `MALFORMED << i`.
 const MALFORMED: usize = 1 << 10;
-/// Some `LIBAIO_RS_` variable is none of `VARS`.
+/// Some `LIBAIO_RS_` variable misspells one of `VARS`.
 const UNKNOWN_NAME: usize = 1 << 15;
 
 /// The flags above, 0 until settled (a settled value has LOADED set).
@@ -177,6 +177,43 @@ pub(crate) fn known(entry: &[u8]) -> bool {
     })
 }
 
+/// The variable of `VARS` that the name of `NAME=value` misspells (at most
+/// two letters added, dropped or changed), if any. Other `LIBAIO_RS_` names
+/// are left alone: this project's build and test scripts have their own
+/// (`LIBAIO_RS_ROOT`, `LIBAIO_RS_REFERENCE`, ...).
+pub(crate) fn misspelled(entry: &[u8]) -> Option<&'static CStr> {
+    if known(entry) {
+        return None;
+    }
+    let name = entry.split(|&b| b == b'=').next().unwrap_or(entry);
+    VARS.iter()
+        .map(|v| v.name)
+        .find(|v| distance(name, v.to_bytes()) <= 2)
+}
+
+/// Edit distance (letters added, dropped or changed) between two short
+/// names; anything over 40 letters counts as far.
+fn distance(a: &[u8], b: &[u8]) -> usize {
+    const MAX: usize = 40;
+    if a.len() > MAX || b.len() > MAX {
+        return usize::MAX;
+    }
+    let mut row = [0usize; MAX + 1];
+    for (j, r) in row.iter_mut().enumerate().take(b.len() + 1) {
+        *r = j;
+    }
+    for (i, &ca) in a.iter().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let up = row[j + 1];
+            row[j + 1] = (diag + usize::from(ca != cb)).min(up + 1).min(row[j] + 1);
+            diag = up;
+        }
+    }
+    row[b.len()]
+}
+
 /// Whether valgrind runs this process: it preloads its `vgpreload_*` objects.
 fn under_valgrind() -> bool {
     env(c"LD_PRELOAD").is_some_and(|v| v.windows(b"vgpreload_".len()).any(|w| w == b"vgpreload_"))
@@ -209,7 +246,7 @@ fn from_env() -> usize {
         Some(None) => f |= bad(V_EAGAIN),
     }
     let mut unknown = false;
-    each_set(|e| unknown |= !known(e));
+    each_set(|e| unknown |= misspelled(e).is_some());
     if unknown {
         f |= UNKNOWN_NAME;
     }
@@ -279,7 +316,7 @@ pub(crate) fn malformed(i: usize) -> bool {
     flags() & (MALFORMED << i) != 0
 }
 
-/// Whether some `LIBAIO_RS_` variable is not one of `VARS`.
+/// Whether some `LIBAIO_RS_` variable misspells one of `VARS`.
 pub(crate) fn unknown_names() -> bool {
     flags() & UNKNOWN_NAME != 0
 }
@@ -370,6 +407,28 @@ mod tests {
         assert_eq!(switch(b"", false), None);
         for v in [&b"2"[..], b"ON", b"true", b" 1"] {
             assert_eq!(switch(v, true), None, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn misspellings_are_told_apart_from_other_names() {
+        let meant = |e: &[u8]| misspelled(e).map(|n| n.to_bytes());
+        assert_eq!(meant(b"LIBAIO_RS_ENGNIE=threads"), Some(&b"LIBAIO_RS_ENGINE"[..]));
+        assert_eq!(meant(b"LIBAIO_RS_DEBUGG=1"), Some(&b"LIBAIO_RS_DEBUG"[..]));
+        assert_eq!(
+            meant(b"LIBAIO_RS_FALLBACK_EAGIAN=1"),
+            Some(&b"LIBAIO_RS_FALLBACK_EAGAIN"[..])
+        );
+        assert_eq!(meant(b"LIBAIO_RS_ENGINE=threads"), None);
+        for other in [
+            &b"LIBAIO_RS_ROOT=/x"[..],
+            b"LIBAIO_RS_BUILD_DIR=b",
+            b"LIBAIO_RS_REFERENCE=r",
+            b"LIBAIO_RS_SEEDS=s",
+            b"LIBAIO_RS_CACHE=c",
+            b"LIBAIO_RS_ENGINE_SUITES=fio",
+        ] {
+            assert_eq!(meant(other), None, "{other:?}");
         }
     }
 

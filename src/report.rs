@@ -48,7 +48,7 @@ pub(crate) fn loaded() {
     }
 }
 
-/// One line per malformed variable and per unknown `LIBAIO_RS_` name, to
+/// One line per malformed variable and per misspelled `LIBAIO_RS_` name, to
 /// `fd`; prefixed as the library's stderr lines are when `prefixed`.
 fn warnings(fd: i32, prefixed: bool) {
     let start = |line: &mut Line| {
@@ -76,21 +76,17 @@ fn warnings(fd: i32, prefixed: bool) {
     }
     if config::unknown_names() {
         config::each_set(|entry| {
-            if config::known(entry) {
+            let Some(meant) = config::misspelled(entry) else {
                 return;
-            }
+            };
             let name = entry.split(|&b| b == b'=').next().unwrap_or(entry);
             let mut line = Line::new();
             start(&mut line);
             line.bytes(name)
-                .str(": not a variable of this library, ignored (it reads ");
-            for (i, v) in VARS.iter().enumerate() {
-                if i > 0 {
-                    line.str(", ");
-                }
-                line.bytes(v.name.to_bytes());
-            }
-            line.str(")").send_to(fd);
+                .str(": not a variable of this library, ignored (did you mean ")
+                .bytes(meant.to_bytes())
+                .str("?)")
+                .send_to(fd);
         });
     }
 }
