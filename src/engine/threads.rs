@@ -145,8 +145,9 @@ impl Executor for ThreadsExec {
         false
     }
 
-    fn start(&self, _ctl: &Control, reqs: &[*mut Req]) {
-        start(reqs);
+    unsafe fn start(&self, _ctl: &Control, reqs: &[*mut Req]) {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { start(reqs) };
     }
 
     fn reserve_poll(&self, nfds: u32) -> bool {
@@ -185,16 +186,21 @@ impl Executor for ThreadsExec {
 
 /// Hands requests (reads, writes, syncs) to the workers; those that cannot
 /// go are done here, inside `io_submit`.
-fn start(reqs: &[*mut Req]) {
+///
+/// # Safety
+/// As `Executor::start`.
+unsafe fn start(reqs: &[*mut Req]) {
     let Some(p) = pool().filter(|_| channel::possible()) else {
-        return run_all_here(reqs);
+        // SAFETY: the caller's promise.
+        return unsafe { run_all_here(reqs) };
     };
     let n = reqs.len().min(64);
     // Counted before the workers are: see the module's invariants.
     p.queued.fetch_add(n as u32, Ordering::SeqCst);
     let Some(gen) = ready_channel(p) else {
         p.queued.fetch_sub(n as u32, Ordering::SeqCst);
-        return run_all_here(reqs);
+        // SAFETY: the caller's promise.
+        return unsafe { run_all_here(reqs) };
     };
     let mut msgs = [Small {
         payload: [0; 16],
@@ -214,7 +220,8 @@ fn start(reqs: &[*mut Req]) {
     let sent = p.chan.send_batch_on(gen, &msgs[..n]).unwrap_or(0);
     if sent < n {
         p.queued.fetch_sub((n - sent) as u32, Ordering::SeqCst);
-        run_all_here(&reqs[sent..n]);
+        // SAFETY: the caller's records, those no worker took.
+        unsafe { run_all_here(&reqs[sent..n]) };
     }
     // More hands for a batch, while there is room.
     let c = p.counts(gen);

@@ -320,7 +320,8 @@ pub(crate) unsafe fn start_poll(req: *mut Req) -> Result<(), i32> {
     r.handed.fetch_add(1, Ordering::Release);
     if svc.send(&message(req, r.gen, POLL), &fds[..n], true).is_err() {
         give_room(n as u32);
-        svc.shared.with(|s| unlink(&mut s.polls, |p| p == req));
+        // SAFETY: the list under its lock.
+        svc.shared.with(|s| unsafe { unlink(&mut s.polls, |p| p == req) });
         return Err(libc::EAGAIN);
     }
     Ok(())
@@ -446,7 +447,11 @@ pub(crate) fn can_watch_ring() -> bool {
 }
 
 /// Unlinks the first record of `head`'s list that `pick` chooses; null when none.
-fn unlink(head: &mut *mut Req, pick: impl Fn(*mut Req) -> bool) -> *mut Req {
+///
+/// # Safety
+/// The list's records are valid and linked through `next`, and the list's
+/// lock (`shared`) is held.
+unsafe fn unlink(head: &mut *mut Req, pick: impl Fn(*mut Req) -> bool) -> *mut Req {
     let mut at: *mut *mut Req = head;
     loop {
         // SAFETY: `at` is the list head or the `next` of a listed record,

@@ -109,7 +109,8 @@ pub(super) fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
                             r.held_resfd.store(held(1), Ordering::Release);
                             r.poll_state.fetch_or(ARMED | me, Ordering::AcqRel);
                             if held(0) < 0
-                                && !svc.shared.with(|s| unlink(&mut s.polls, |p| p == req)).is_null()
+                                // SAFETY: the list under its lock.
+                                && !svc.shared.with(|s| unsafe { unlink(&mut s.polls, |p| p == req) }).is_null()
                             {
                                 // Its file did not fit in our table (the
                                 // limit was lowered): it fails, never hangs.
@@ -160,10 +161,12 @@ pub(super) fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
         // message is still on its way waits for it).
         let mut signals: *mut Req = ptr::null_mut();
         svc.shared.with(|s| loop {
-            let p = unlink(&mut s.signals, |p| {
+            let mine = |p: *mut Req| {
                 // SAFETY: a listed record, under the list's lock.
                 holder(unsafe { (*p).poll_state.load(Ordering::Acquire) }) == me
-            });
+            };
+            // SAFETY: the list under its lock.
+            let p = unsafe { unlink(&mut s.signals, mine) };
             if p.is_null() {
                 break;
             }
@@ -351,7 +354,10 @@ pub(super) fn main(fds: [i32; channel::MAX_BRING], gen: usize) {
                 if rev == 0 {
                     continue;
                 }
-                let claimed = svc.shared.with(|s| !unlink(&mut s.polls, |p| p == req).is_null());
+                // SAFETY: the list under its lock.
+                let claimed = svc
+                    .shared
+                    .with(|s| !unsafe { unlink(&mut s.polls, |p| p == req) }.is_null());
                 if !claimed {
                     continue;
                 }

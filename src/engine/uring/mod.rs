@@ -197,22 +197,26 @@ impl Executor for UringExec {
         true
     }
 
-    fn start(&self, _ctl: &Control, reqs: &[*mut Req]) {
+    unsafe fn start(&self, _ctl: &Control, reqs: &[*mut Req]) {
         let (Some(st), Some(me)) = (state(), thread::current()) else {
-            return run_all_here(reqs);
+            // SAFETY: the caller's promise (Executor::start).
+            return unsafe { run_all_here(reqs) };
         };
         let Some(ring) = st.ring() else {
-            return run_all_here(reqs);
+            // SAFETY: the caller's promise (Executor::start).
+            return unsafe { run_all_here(reqs) };
         };
         let Some(rref) = me.ring_ref(ring) else {
-            return run_all_here(reqs);
+            // SAFETY: the caller's promise (Executor::start).
+            return unsafe { run_all_here(reqs) };
         };
         // The service is the safety net for every request in the ring (a
         // program may read its ring at any time), and posts those that must
         // be posted with no library call: without it (no thread can start),
         // requests are done here, as kernel AIO would do them.
         if !service::can_watch_ring() {
-            return run_all_here(reqs);
+            // SAFETY: the caller's promise (Executor::start).
+            return unsafe { run_all_here(reqs) };
         }
         let mut taken = [ptr::null_mut::<Req>(); 64];
         let mut n = 0;
@@ -246,7 +250,8 @@ impl Executor for UringExec {
             n += 1;
         }
         if n > 0 {
-            enter_batch(st, ring, rref, &taken[..n]);
+            // SAFETY: the caller's records (Executor::start), each taken once.
+            unsafe { enter_batch(st, ring, rref, &taken[..n]) };
         }
         // SAFETY: records of this io_submit, not handed over.
         syncs[..nsyncs].iter().for_each(|&req| unsafe { run_here(req) });
@@ -302,7 +307,11 @@ fn make_room(st: &Uring, ring: &Ring, me: RingRef, tail: &mut u32) {
 
 /// Enters `taken` (reads and writes, counted in) into the ring, under the
 /// submission lock, then drains what completed meanwhile.
-fn enter_batch(st: &Uring, ring: &Ring, rref: RingRef, taken: &[*mut Req]) {
+///
+/// # Safety
+/// Each record of `taken` was filled by the calling `io_submit` and is
+/// handed to no one else: the kernel takes it here.
+unsafe fn enter_batch(st: &Uring, ring: &Ring, rref: RingRef, taken: &[*mut Req]) {
     let n = taken.len();
     // The service's safety net covers every request in the kernel: the
     // first one after a quiet spell tells it (each side writes its

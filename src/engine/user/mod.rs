@@ -62,7 +62,11 @@ pub(crate) trait Executor: Sync {
     /// Takes checked requests (reads, writes, syncs), holding their files
     /// before it returns; those it cannot take it runs here, inside
     /// `io_submit` (`submit::run_here`).
-    fn start(&self, ctl: &Control, reqs: &[*mut Req]);
+    ///
+    /// # Safety
+    /// Each record of `reqs` belongs to `ctl`, was filled by the calling
+    /// `io_submit` and is handed to no one else.
+    unsafe fn start(&self, ctl: &Control, reqs: &[*mut Req]);
     /// Room for a poll that must wait, with `nfds` files: taken, or false.
     fn reserve_poll(&self, nfds: u32) -> bool;
     /// Gives back the room of a poll done otherwise.

@@ -72,7 +72,8 @@ pub(crate) fn submit(pin: &EmuPin, nr: c_long, ios: usize) -> i32 {
         }
         polls.hand_over(ctl);
         if queued > 0 {
-            ctl.exec.start(ctl, &batch[..queued]);
+            // SAFETY: records of `ctl` this call filled, handed to no one yet.
+            unsafe { ctl.exec.start(ctl, &batch[..queued]) };
         }
         if ret != 0 {
             break;
@@ -447,10 +448,12 @@ pub(crate) unsafe fn run_here(req: *mut Req) {
 }
 
 /// [`run_here`] for each of `reqs`.
-pub(crate) fn run_all_here(reqs: &[*mut Req]) {
+///
+/// # Safety
+/// As [`run_here`], for each record.
+pub(crate) unsafe fn run_all_here(reqs: &[*mut Req]) {
     for &req in reqs {
-        // SAFETY: records filled by this io_submit and not handed over
-        // (the executors' fallback, inside io_submit).
+        // SAFETY: the caller's promise, for each record.
         unsafe { run_here(req) };
     }
 }
