@@ -106,12 +106,13 @@ $(B)/libaio.a: $(STATICLIB) libaio.map
 	rm -f $@ && $(AR) rcs $@ $(B)/libaio.o
 
 # Rewritten on every run: it holds prefix/libdir/includedir, and `make` then
-# `make install prefix=...` must not install the first run's paths.
+# `make install prefix=...` must not install the first run's paths. Written
+# aside and renamed: make check runs two installs at once.
 $(B)/libaio.pc: pkgconfig/libaio.pc.in Makefile FORCE
 	@mkdir -p $(B)
 	sed -e 's|@prefix@|$(prefix)|g' -e 's|@libdir@|$(libdir)|g' \
 	    -e 's|@includedir@|$(includedir)|g' -e 's|@version@|0.3.113|g' \
-	    -e 's|@rs_version@|$(VERSION)|g' $< > $@
+	    -e 's|@rs_version@|$(VERSION)|g' $< > $@.$$$$ && mv $@.$$$$ $@
 
 comma := ,
 
