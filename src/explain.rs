@@ -19,6 +19,7 @@
 use crate::abi::io_event;
 use crate::diag::{self, Line};
 use crate::engine::process;
+use crate::engine::user::iocb::cmd::{PREAD, PREADV, PWRITE, PWRITEV};
 use crate::engine::user::iocb::Iocb;
 use crate::sys::{self, fd};
 use crate::{config, procfs};
@@ -40,11 +41,6 @@ const FILTERED: u32 = 1 << 7;
 fn first(cause: u32) -> bool {
     SAID.fetch_or(cause, Ordering::Relaxed) & cause == 0
 }
-
-const PREAD: u16 = 0;
-const PWRITE: u16 = 1;
-const PREADV: u16 = 7;
-const PWRITEV: u16 = 8;
 
 /// At most this many vector entries are looked at.
 const IOV_MAX_SEEN: usize = 64;
@@ -131,8 +127,10 @@ pub(crate) fn completions(call: &str, events: *const io_event, n: i32) {
         if !read(events.wrapping_add(i) as u64, &mut ev) {
             return;
         }
-        // io_event: data, obj, res, res2 (64 bits each on every target).
-        let (obj, res) = (u64_at(&ev, 8), u64_at(&ev, 16) as i64);
+        // io_event: data, obj, res, res2, each in a 64-bit slot on every
+        // target (abi.rs pads the 32-bit ones).
+        let obj = u64_at(&ev, core::mem::offset_of!(io_event, obj) & !7);
+        let res = u64_at(&ev, core::mem::offset_of!(io_event, res) & !7) as i64;
         if res == -i64::from(libc::EINVAL) || res == -i64::from(libc::EFAULT) {
             explain_completion(call, obj, res as i32);
         }

@@ -26,21 +26,54 @@ pub(crate) struct Iocb {
     pub(crate) resfd: u32,
 }
 
+/// Where each field sits in the kernel's iocb, taken from libaio's layout
+/// (`abi::iocb`): the kernel reads 64-bit slots where libaio pads a pointer
+/// or a `long` to 64 bits, so those fields are read at their slot (the
+/// offset rounded down to 8; on 32-bit big-endian targets the value sits in
+/// the slot's second half, which the 64-bit read of the slot takes in).
+mod at {
+    use crate::abi::{io_iocb_common, iocb};
+    use core::mem::offset_of;
+
+    const U: usize = offset_of!(iocb, u);
+    pub(super) const DATA: usize = offset_of!(iocb, data) & !7;
+    pub(super) const KEY: usize = offset_of!(iocb, key);
+    pub(super) const RW_FLAGS: usize = offset_of!(iocb, aio_rw_flags);
+    pub(super) const OPCODE: usize = offset_of!(iocb, aio_lio_opcode);
+    pub(super) const REQPRIO: usize = offset_of!(iocb, aio_reqprio);
+    pub(super) const FILDES: usize = offset_of!(iocb, aio_fildes);
+    pub(super) const BUF: usize = (U + offset_of!(io_iocb_common, buf)) & !7;
+    pub(super) const NBYTES: usize = (U + offset_of!(io_iocb_common, nbytes)) & !7;
+    pub(super) const OFFSET: usize = U + offset_of!(io_iocb_common, offset);
+    pub(super) const RESERVED2: usize = U + offset_of!(io_iocb_common, __pad3);
+    pub(super) const FLAGS: usize = U + offset_of!(io_iocb_common, flags);
+    pub(super) const RESFD: usize = U + offset_of!(io_iocb_common, resfd);
+
+    // The kernel's `struct iocb` (linux/aio_abi.h), the same on every
+    // architecture: libaio's layout must land on it.
+    const _: () = assert!(DATA == 0 && OPCODE == 16 && REQPRIO == 18 && FILDES == 20);
+    const _: () = assert!(BUF == 24 && NBYTES == 32 && OFFSET == 40 && RESERVED2 == 48);
+    const _: () = assert!(FLAGS == 56 && RESFD == 60);
+    const _: () = assert!(
+        (KEY == 8 && RW_FLAGS == 12 && cfg!(target_endian = "little"))
+            || (KEY == 12 && RW_FLAGS == 8 && cfg!(target_endian = "big"))
+    );
+}
+
 /// Where `aio_key` sits in the kernel's iocb (after `aio_data`, on the
 /// endian side of the `aio_rw_flags` pair).
-pub(crate) const KEY_OFFSET: usize = if cfg!(target_endian = "little") { 8 } else { 12 };
-const RW_FLAGS_OFFSET: usize = if cfg!(target_endian = "little") { 12 } else { 8 };
+pub(crate) const KEY_OFFSET: usize = at::KEY;
 
 /// The kernel's opcodes (`IOCB_CMD_*`, libaio's `IO_CMD_*`).
-mod cmd {
+pub(crate) mod cmd {
     use crate::abi::io_iocb_cmd::*;
-    pub(super) const PREAD: u16 = IO_CMD_PREAD as u16;
-    pub(super) const PWRITE: u16 = IO_CMD_PWRITE as u16;
-    pub(super) const FSYNC: u16 = IO_CMD_FSYNC as u16;
-    pub(super) const FDSYNC: u16 = IO_CMD_FDSYNC as u16;
-    pub(super) const POLL: u16 = IO_CMD_POLL as u16;
-    pub(super) const PREADV: u16 = IO_CMD_PREADV as u16;
-    pub(super) const PWRITEV: u16 = IO_CMD_PWRITEV as u16;
+    pub(crate) const PREAD: u16 = IO_CMD_PREAD as u16;
+    pub(crate) const PWRITE: u16 = IO_CMD_PWRITE as u16;
+    pub(crate) const FSYNC: u16 = IO_CMD_FSYNC as u16;
+    pub(crate) const FDSYNC: u16 = IO_CMD_FDSYNC as u16;
+    pub(crate) const POLL: u16 = IO_CMD_POLL as u16;
+    pub(crate) const PREADV: u16 = IO_CMD_PREADV as u16;
+    pub(crate) const PWRITEV: u16 = IO_CMD_PWRITEV as u16;
 }
 
 /// `IOCB_FLAG_RESFD`: signal `aio_resfd` on completion.
@@ -64,17 +97,17 @@ impl Iocb {
         let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap_or([0; 4]));
         let u16_at = |o: usize| u16::from_ne_bytes(b[o..o + 2].try_into().unwrap_or([0; 2]));
         Iocb {
-            data: u64_at(0),
-            rw_flags: u32_at(RW_FLAGS_OFFSET),
-            opcode: u16_at(16),
-            reqprio: u16_at(18),
-            fd: u32_at(20) as i32,
-            buf: u64_at(24),
-            nbytes: u64_at(32),
-            offset: u64_at(40) as i64,
-            reserved2: u64_at(48),
-            flags: u32_at(56),
-            resfd: u32_at(60),
+            data: u64_at(at::DATA),
+            rw_flags: u32_at(at::RW_FLAGS),
+            opcode: u16_at(at::OPCODE),
+            reqprio: u16_at(at::REQPRIO),
+            fd: u32_at(at::FILDES) as i32,
+            buf: u64_at(at::BUF),
+            nbytes: u64_at(at::NBYTES),
+            offset: u64_at(at::OFFSET) as i64,
+            reserved2: u64_at(at::RESERVED2),
+            flags: u32_at(at::FLAGS),
+            resfd: u32_at(at::RESFD),
         }
     }
 
