@@ -191,3 +191,98 @@ unsafe fn copy_events(from: *const io_event, to: *mut io_event, n: u32) {
         unsafe { to.wrapping_add(i).write_unaligned(ev) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    /// A ring in plain memory: the header `new_header` writes, then `nr` slots.
+    struct Fake {
+        mem: Vec<u64>,
+        nr: u32,
+    }
+
+    impl Fake {
+        fn new(nr: u32) -> Fake {
+            let words = (size_of::<aio_ring>() + nr as usize * size_of::<io_event>()) / 8;
+            let mut f = Fake {
+                mem: std::vec![0u64; words],
+                nr,
+            };
+            // SAFETY: our buffer holds the header; u64 alignment is enough.
+            unsafe { f.mem.as_mut_ptr().cast::<aio_ring>().write(new_header(nr)) };
+            f
+        }
+
+        fn ctx(&mut self) -> usize {
+            self.mem.as_mut_ptr() as usize
+        }
+
+        /// Writes event `tag` into slot `i` (as the kernel would).
+        fn post(&mut self, i: u32, tag: u64) {
+            let mut ev = io_event::zeroed();
+            ev.data = tag as usize as *mut _;
+            ev.res = i as _;
+            let at = self.ctx() + size_of::<aio_ring>() + i as usize * size_of::<io_event>();
+            // SAFETY: slot i < nr of our buffer.
+            unsafe { (at as *mut io_event).write(ev) };
+        }
+    }
+
+    #[test]
+    fn open_checks_magic_and_size() {
+        let mut f = Fake::new(8);
+        let ctx = f.ctx();
+        // SAFETY: our fake ring, alive for the test.
+        unsafe {
+            assert!(known_layout(ctx).is_some());
+            assert!(Ring::open(ctx, 8).is_some());
+            assert!(Ring::open(ctx, 16).is_none(), "a size other than the kernel's");
+            assert!(looks_empty(ctx));
+        }
+        // The program scribbles the magic: no longer ours to read.
+        f.mem[2] = 0;
+        // SAFETY: as above.
+        assert!(unsafe { Ring::open(ctx, 8) }.is_none());
+    }
+
+    #[test]
+    fn pending_counts_modulo_the_size_and_refuses_wild_indices() {
+        let mut f = Fake::new(8);
+        let ctx = f.ctx();
+        // SAFETY: our fake ring.
+        let r = unsafe { Ring::open(ctx, 8) }.expect("open");
+        assert_eq!(r.pending(), Some((0, 0)));
+        r.head().store(6, Ordering::Relaxed);
+        r.tail().store(2, Ordering::Relaxed);
+        assert_eq!(r.pending(), Some((6, 4)), "wrapped: 6, 7, 0, 1");
+        r.tail().store(8, Ordering::Relaxed);
+        assert_eq!(r.pending(), None, "a tail past the ring is never used");
+    }
+
+    #[test]
+    fn take_copies_across_the_end_and_moves_the_head() {
+        let mut f = Fake::new(8);
+        for i in 0..8 {
+            f.post(i, 100 + u64::from(i));
+        }
+        let ctx = f.ctx();
+        // SAFETY: our fake ring.
+        let r = unsafe { Ring::open(ctx, 8) }.expect("open");
+        r.head().store(6, Ordering::Relaxed);
+        r.tail().store(2, Ordering::Relaxed);
+        // An unaligned array, as a caller's may be.
+        let mut out = std::vec![0u8; 4 * size_of::<io_event>() + 1];
+        let dst = out.as_mut_ptr().wrapping_add(1).cast::<io_event>();
+        // SAFETY: 4 events ready from 6; `dst` has room for 4.
+        unsafe { r.take(6, 4, dst) };
+        let tags: Vec<u64> = (0..4)
+            // SAFETY: the 4 events just written, read unaligned.
+            .map(|i| unsafe { dst.wrapping_add(i).read_unaligned() }.data as usize as u64)
+            .collect();
+        assert_eq!(tags, [106, 107, 100, 101]);
+        assert_eq!(r.head().load(Ordering::Relaxed), 2);
+        assert_eq!(r.pending(), Some((2, 0)));
+    }
+}
