@@ -200,7 +200,6 @@ mod tests {
     /// A ring in plain memory: the header `new_header` writes, then `nr` slots.
     struct Fake {
         mem: Vec<u64>,
-        nr: u32,
     }
 
     impl Fake {
@@ -208,7 +207,6 @@ mod tests {
             let words = (size_of::<aio_ring>() + nr as usize * size_of::<io_event>()) / 8;
             let mut f = Fake {
                 mem: std::vec![0u64; words],
-                nr,
             };
             // SAFETY: our buffer holds the header; u64 alignment is enough.
             unsafe { f.mem.as_mut_ptr().cast::<aio_ring>().write(new_header(nr)) };
@@ -234,13 +232,17 @@ mod tests {
     fn open_checks_magic_and_size() {
         let mut f = Fake::new(8);
         let ctx = f.ctx();
-        // SAFETY: our fake ring, alive for the test.
-        unsafe {
-            assert!(known_layout(ctx).is_some());
-            assert!(Ring::open(ctx, 8).is_some());
-            assert!(Ring::open(ctx, 16).is_none(), "a size other than the kernel's");
-            assert!(looks_empty(ctx));
-        }
+        // SAFETY (each): our fake ring, alive for the test.
+        assert!(unsafe { known_layout(ctx) }.is_some());
+        // SAFETY: as above.
+        assert!(unsafe { Ring::open(ctx, 8) }.is_some());
+        // SAFETY: as above.
+        assert!(
+            unsafe { Ring::open(ctx, 16) }.is_none(),
+            "a size other than the kernel's"
+        );
+        // SAFETY: as above.
+        assert!(unsafe { looks_empty(ctx) });
         // The program scribbles the magic: no longer ours to read.
         f.mem[2] = 0;
         // SAFETY: as above.
