@@ -123,8 +123,7 @@ impl Line {
     /// Writes the line to `fd` (the doctor's lines go to stdout).
     pub(crate) fn send_to(&mut self, fd: i32) {
         let bytes = self.finish();
-        // SAFETY: writes our own buffer to a descriptor of the process.
-        unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        let _ = crate::sys::fd::write(fd, bytes);
     }
 }
 

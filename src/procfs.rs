@@ -5,23 +5,9 @@
 //! mode, see `config`), and when `LIBAIO_RS_DEBUG` explains a failure. Never
 //! on a call's normal path. Each reader keeps `errno` as it was.
 
-use crate::sys::KeepErrno;
 use core::ffi::CStr;
 
-/// Reads up to `buf.len()` bytes of a /proc file; None if it cannot be read.
-fn read<'a>(path: &CStr, buf: &'a mut [u8]) -> Option<&'a [u8]> {
-    let _keep = KeepErrno::new();
-    // SAFETY: `path` is NUL-terminated; the flags create nothing.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: reads at most buf.len() bytes into our own buffer.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    // SAFETY: closes the descriptor opened above, used by nobody else.
-    unsafe { libc::close(fd) };
-    buf.get(..usize::try_from(n).ok()?)
-}
+use crate::sys::process::read_file as read;
 
 /// Parses a decimal number, ignoring surrounding ASCII white space (by hand:
 /// `str::parse` would bring UTF-8 checks and Unicode tables into the library).
@@ -66,10 +52,7 @@ pub(crate) fn kernel_has_aio() -> Option<bool> {
     if number(c"/proc/sys/fs/aio-max-nr").is_some() {
         return Some(true);
     }
-    let _keep = KeepErrno::new();
-    // SAFETY: access(2) on a constant, NUL-terminated path.
-    let proc_mounted = unsafe { libc::access(c"/proc/self".as_ptr(), libc::F_OK) } == 0;
-    proc_mounted.then_some(false)
+    crate::sys::process::exists(c"/proc/self").then_some(false)
 }
 
 /// The logical block size of block device `major:minor` (for a partition,

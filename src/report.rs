@@ -121,8 +121,7 @@ fn banner() {
     } else {
         b"?"
     };
-    // SAFETY: getpid cannot fail.
-    let pid = unsafe { libc::getpid() };
+    let pid = sys::thread::pid();
     let mut line = Line::say();
     line.str("libaio-rs ")
         .str(VERSION)

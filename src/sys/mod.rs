@@ -5,6 +5,8 @@
 //! - [`futex`]: waiting for another thread of the process;
 //! - [`vm`]: the kernel's checked copies of user memory;
 //! - [`mem`]: the library's own mappings;
+//! - [`process`]: what the library asks of this process and machine
+//!   (/proc files, limits, CPUs, the signal mask);
 //! - [`fd`]: descriptors, channels between descriptor tables, polling, I/O;
 //! - [`uring`]: io_uring's setup, enter and register;
 //! - [`thread`]: starting the library's own threads, and per-thread data.
@@ -24,6 +26,7 @@ pub(crate) mod aio;
 pub(crate) mod fd;
 pub(crate) mod futex;
 pub(crate) mod mem;
+pub(crate) mod process;
 pub(crate) mod thread;
 pub(crate) mod uring;
 pub(crate) mod vm;

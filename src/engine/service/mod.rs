@@ -252,18 +252,8 @@ impl Service {
 /// How many files a service's table can take: `RLIMIT_NOFILE`, less its
 /// own few (channel, ring, a pidfd while it starts, room to spare).
 fn table_room() -> u32 {
-    let mut r = core::mem::MaybeUninit::<libc::rlimit>::zeroed();
-    // SAFETY: getrlimit writes our struct.
-    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, r.as_mut_ptr()) } == 0;
-    let cur = if ok {
-        // SAFETY: zero-initialised, filled by getrlimit.
-        unsafe { r.assume_init() }.rlim_cur
-    } else {
-        1024
-    };
-    (cur.min(u64::from(u32::MAX) as libc::rlim_t) as u32)
-        .saturating_sub(8)
-        .max(8)
+    let cur = crate::sys::process::nofile_limit().unwrap_or(1024);
+    (cur.min(u64::from(u32::MAX)) as u32).saturating_sub(8).max(8)
 }
 
 impl Service {

@@ -184,12 +184,11 @@ fn proc_link_says_eventfd(fd: i32) -> Option<bool> {
     let d = &digits[k..];
     path[prefix.len()..prefix.len() + d.len()].copy_from_slice(d);
     let mut link = [0u8; 32];
-    // SAFETY: a NUL-terminated path of ours and a buffer of ours.
-    let n = unsafe { libc::readlink(path.as_ptr().cast(), link.as_mut_ptr().cast(), link.len()) };
-    if n < 0 {
+    let path = core::ffi::CStr::from_bytes_until_nul(&path).ok()?;
+    let Some(target) = crate::sys::process::read_link(path, &mut link) else {
         // Not there: no /proc, or the descriptor is not open (then the
         // other checks answer EBADF before this one matters).
         return if fd::flags(fd).is_ok() { None } else { Some(false) };
-    }
-    Some(link[..n as usize] == *b"anon_inode:[eventfd]")
+    };
+    Some(target == b"anon_inode:[eventfd]")
 }

@@ -415,10 +415,7 @@ fn ring_size(maxevents: u32, cpus: u32, max_nr: u64) -> Result<(u32, usize), i32
 }
 
 fn possible_cpus() -> u32 {
-    let _keep = sys::KeepErrno::new();
-    // SAFETY: sysconf has no memory arguments.
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
-    u32::try_from(n).unwrap_or(1).max(1)
+    sys::process::possible_cpus()
 }
 
 /// `io_setup` of a user-space context.

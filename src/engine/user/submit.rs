@@ -570,7 +570,6 @@ impl Env for RealEnv {
     }
 
     fn privileged(&mut self) -> bool {
-        // SAFETY: geteuid has no arguments.
-        unsafe { libc::geteuid() == 0 }
+        sys::process::privileged()
     }
 }

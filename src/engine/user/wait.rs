@@ -256,19 +256,16 @@ pub(crate) fn sleep(
         return Wait::Interrupted;
     }
     sleepers.fetch_add(1, Ordering::SeqCst);
-    let mut old = core::mem::MaybeUninit::<libc::sigset_t>::zeroed();
-    if !sigmask.is_null() {
-        // SAFETY: the caller's mask (checked readable), and our saved set.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, sigmask, old.as_mut_ptr()) };
-    }
+    // SAFETY: the caller's mask, checked readable.
+    let old = (!sigmask.is_null()).then(|| unsafe { sys::process::set_signal_mask(sigmask) });
     let r = if word.load(Ordering::SeqCst) == seen {
         sys::futex_sleep(word, seen, left)
     } else {
         Slept::Woken
     };
-    if !sigmask.is_null() {
-        // SAFETY: restores the mask saved above.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), ptr::null_mut()) };
+    if let Some(old) = old {
+        // SAFETY: restores the mask saved above, ours.
+        unsafe { sys::process::set_signal_mask(&old) };
     }
     sleepers.fetch_sub(1, Ordering::SeqCst);
     match r {
@@ -282,17 +279,8 @@ pub(crate) fn sleep(
 /// Whether a signal pending now would be let in by `sigmask` (so the
 /// kernel's wait with that mask would end at once).
 fn lets_pending_in(sigmask: *const libc::sigset_t) -> bool {
-    let mut pending = core::mem::MaybeUninit::<libc::sigset_t>::zeroed();
-    // SAFETY: writes our set.
-    if unsafe { libc::sigpending(pending.as_mut_ptr()) } != 0 {
-        return false;
-    }
-    (1..65).any(|sig| {
-        // SAFETY: our set, filled by sigpending; the caller's mask, readable.
-        let p = unsafe { libc::sigismember(pending.as_ptr(), sig) } == 1;
-        // SAFETY: as above.
-        p && unsafe { libc::sigismember(sigmask, sig) } == 0
-    })
+    // SAFETY: the caller's mask, checked readable.
+    unsafe { sys::process::pending_let_in(sigmask) }
 }
 
 /// Wakes the sleepers of `word` after a change to it (see [`sleep`]).
