@@ -232,17 +232,18 @@ mod tests {
     fn open_checks_magic_and_size() {
         let mut f = Fake::new(8);
         let ctx = f.ctx();
-        // SAFETY (each): our fake ring, alive for the test.
-        assert!(unsafe { known_layout(ctx) }.is_some());
+        // SAFETY: our fake ring, alive for the test.
+        let known = unsafe { known_layout(ctx) };
+        assert!(known.is_some());
         // SAFETY: as above.
-        assert!(unsafe { Ring::open(ctx, 8) }.is_some());
+        let right = unsafe { Ring::open(ctx, 8) };
+        assert!(right.is_some());
         // SAFETY: as above.
-        assert!(
-            unsafe { Ring::open(ctx, 16) }.is_none(),
-            "a size other than the kernel's"
-        );
+        let wrong = unsafe { Ring::open(ctx, 16) };
+        assert!(wrong.is_none(), "a size other than the kernel's");
         // SAFETY: as above.
-        assert!(unsafe { looks_empty(ctx) });
+        let empty = unsafe { looks_empty(ctx) };
+        assert!(empty);
         // The program scribbles the magic: no longer ours to read.
         f.mem[2] = 0;
         // SAFETY: as above.
