@@ -31,6 +31,7 @@
 //! 0), then unmaps. A record's last touch of the mapping is that count.
 
 pub(crate) mod avail;
+mod env;
 pub(crate) mod files;
 pub(crate) mod iocb;
 mod setup;
