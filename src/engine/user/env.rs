@@ -5,7 +5,6 @@
 
 use super::files::Files;
 use super::iocb::{self, Env, FileFacts};
-use super::submit::free_iovecs;
 use crate::sys::{self, fd};
 use crate::uaccess;
 use core::ptr;
@@ -37,7 +36,8 @@ impl RealEnv {
 
 impl Drop for RealEnv {
     fn drop(&mut self) {
-        free_iovecs(self.iov);
+        // SAFETY: our copy, dropped with us.
+        unsafe { free_iovecs(self.iov) };
     }
 }
 
@@ -105,7 +105,8 @@ impl Env for RealEnv {
     }
 
     fn copy_iovecs(&mut self, at: usize, n: usize) -> Result<&[libc::iovec], i32> {
-        free_iovecs(self.take_iovecs());
+        // SAFETY: the copy taken from us, which no record holds.
+        unsafe { free_iovecs(self.take_iovecs()) };
         let bytes = n * size_of::<libc::iovec>();
         let p = sys::thread::alloc(bytes).cast::<libc::iovec>();
         if p.is_null() {
@@ -124,4 +125,13 @@ impl Env for RealEnv {
     fn privileged(&mut self) -> bool {
         sys::process::privileged()
     }
+}
+
+/// Frees an iovec copy taken from the environment (`take_iovecs`).
+///
+/// # Safety
+/// `p` is such a copy (or null), and nothing uses it after.
+pub(super) unsafe fn free_iovecs(p: *mut libc::iovec) {
+    // SAFETY: the caller's promise: our malloc'd copy, not used after.
+    unsafe { sys::thread::free(p.cast()) };
 }

@@ -11,7 +11,7 @@
 //! each run of up to 64 iocbs; an executor that cannot take them (no thread
 //! can start, no channel) has them done here instead.
 
-use super::env::RealEnv;
+use super::env::{free_iovecs, RealEnv};
 use super::iocb::{self, Env, Iocb, Limits, Plan, Where};
 use super::{control, Control, Op, Req, NONE};
 use crate::engine::process;
@@ -236,7 +236,8 @@ fn submit_one(
                 && (res == -i64::from(libc::EAGAIN)
                     || (!write && res > 0 && short_of_end(env, cb.fd, offset, res, list, iovcnt)));
             if !would_block {
-                free_iovecs(iovs);
+                // SAFETY: this call's copy, taken from `env`, held by no record.
+                unsafe { free_iovecs(iovs) };
                 if res == -i64::from(libc::EBADF) && !mode_checked {
                     // The open mode, which io_submit refuses (see iocb::check).
                     ctl.give_back_slot(slot);
@@ -257,7 +258,8 @@ fn submit_one(
     let poll_fds = if cb.resfd() >= 0 { 2 } else { 1 };
     if slot == NONE || (matches!(plan, Plan::Poll { .. }) && !ctl.exec.reserve_poll(poll_fds)) {
         // No record, or no room with the engine for a poll that must wait.
-        free_iovecs(iovs);
+        // SAFETY: this call's copy, taken from `env`, held by no record.
+        unsafe { free_iovecs(iovs) };
         ctl.give_back_slot(slot);
         return Err(libc::EAGAIN);
     }
@@ -418,11 +420,6 @@ fn signal_here(fd: i32) {
     if fd >= 0 {
         let _ = fd::eventfd_signal(fd);
     }
-}
-
-pub(super) fn free_iovecs(p: *mut libc::iovec) {
-    // SAFETY: our own malloc'd copy (or null), not used after.
-    unsafe { sys::thread::free(p.cast()) };
 }
 
 /// Carries out a record's request here and now with the program's
