@@ -1,11 +1,12 @@
 //! The context: set-up, submission, completions, cancellation, destruction.
 
 use super::buffer::{AlignedBuf, IoBuf};
+use super::completion::{errno, Completion, SubmitError};
+use super::engine::Engine;
 use super::request::Request;
 use super::table::{Table, MAX_DEPTH};
 use crate::abi::{io_context_t, io_event, iocb};
 use crate::capi::io as c;
-use crate::config::EngineMode;
 use core::mem::MaybeUninit;
 use std::fmt;
 use std::fs::File;
@@ -14,162 +15,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
-
-/// Which engine carries out a context's requests.
-///
-/// ```
-/// use libaio::{AlignedBuf, Context, Engine};
-/// let ctx: Context = Context::with_engine(8, Engine::Threads)?;
-/// assert_eq!(ctx.depth(), 8);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Engine {
-    /// What `LIBAIO_RS_ENGINE` says, exactly as for `io_setup` from C: unset
-    /// or `auto`, kernel AIO, and where it is refused (`ENOSYS`, `EPERM`),
-    /// io_uring, or the thread engine where io_uring is refused too.
-    #[default]
-    Auto,
-    /// Kernel AIO only (whatever `LIBAIO_RS_ENGINE` says).
-    Kernel,
-    /// The user-space thread engine (whatever `LIBAIO_RS_ENGINE` says).
-    Threads,
-    /// The io_uring engine: buffered I/O truly asynchronous. Refused with
-    /// io_uring's own error where io_uring cannot be used (a seccomp filter,
-    /// `kernel.io_uring_disabled`: `EPERM`; too old a kernel: `ENOSYS`).
-    IoUring,
-}
-
-impl Engine {
-    /// The engine a new context is set up on: `Auto` defers to the
-    /// environment, the one rule the C entry points follow too.
-    fn mode(self) -> EngineMode {
-        match self {
-            Engine::Auto => crate::config::engine_mode(),
-            Engine::Kernel => EngineMode::Kernel,
-            Engine::Threads => EngineMode::Threads,
-            Engine::IoUring => EngineMode::IoUring,
-        }
-    }
-
-    /// The engine's name as `LIBAIO_RS_ENGINE` and `io_context_engine`
-    /// spell it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Auto => "auto",
-            Engine::Kernel => "kernel",
-            Engine::Threads => "threads",
-            Engine::IoUring => "io_uring",
-        }
-    }
-}
-
-impl fmt::Display for Engine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A finished request: its result and the request itself, buffers and all.
-///
-/// ```
-/// use libaio::{Context, Request};
-/// use std::{sync::Arc, time::Duration};
-/// let ctx: Context<Vec<u8>> = Context::new(4)?;
-/// let file = Arc::new(std::fs::File::open("/dev/zero")?);
-/// ctx.submit(Request::read(&file, vec![1u8; 16], 0).with_user_data(3))?;
-/// let done = ctx.wait(1, 4, Some(Duration::from_secs(5)))?;
-/// let c = &done[0];
-/// assert_eq!((c.user_data, c.result.as_ref().ok()), (3, Some(&16)));
-/// assert_eq!(c.request.buf().unwrap(), &vec![0u8; 16]);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub struct Completion<B> {
-    /// The request's [`user_data`](Request::user_data).
-    pub user_data: u64,
-    /// Bytes transferred (a poll: the events that fired; a sync: 0), or the
-    /// error the engine answered, carrying its errno.
-    pub result: io::Result<usize>,
-    /// The request, given back with its buffers (filled, for a read) and
-    /// its file, to be used or sent again.
-    pub request: Request<B>,
-}
-
-impl<B> fmt::Debug for Completion<B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Completion")
-            .field("user_data", &self.user_data)
-            .field("result", &self.result)
-            .field("request", &self.request)
-            .finish()
-    }
-}
-
-/// A request the context did not take, given back with the reason.
-///
-/// ```
-/// use libaio::{Context, Request};
-/// use std::sync::Arc;
-/// let ctx: Context<Vec<u8>> = Context::new(1)?;
-/// let (r, w) = std::os::unix::net::UnixStream::pair()?;
-/// let (r, w) = (Arc::new(r), Arc::new(w));
-/// ctx.submit(Request::poll(&r, libc::POLLIN))?; // never ready: stays in flight
-/// let e = ctx.submit(Request::write(&w, vec![1], 0)).unwrap_err();
-/// assert_eq!(e.error().raw_os_error(), Some(libc::EAGAIN)); // the queue is full
-/// let again: Request<Vec<u8>> = e.into_request(); // nothing was lost
-/// assert_eq!(again.kind(), "write");
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub struct SubmitError<B> {
-    error: io::Error,
-    request: Request<B>,
-}
-
-impl<B> SubmitError<B> {
-    /// Why the request was refused (its errno in `raw_os_error`).
-    pub fn error(&self) -> &io::Error {
-        &self.error
-    }
-    /// The request, buffers included.
-    pub fn into_request(self) -> Request<B> {
-        self.request
-    }
-    /// Both.
-    pub fn into_parts(self) -> (io::Error, Request<B>) {
-        (self.error, self.request)
-    }
-}
-
-impl<B> fmt::Debug for SubmitError<B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SubmitError")
-            .field("error", &self.error)
-            .field("request", &self.request)
-            .finish()
-    }
-}
-
-impl<B> fmt::Display for SubmitError<B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} not submitted: {}", self.request.kind(), self.error)
-    }
-}
-
-impl<B> std::error::Error for SubmitError<B> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
-    }
-}
-
-impl<B> From<SubmitError<B>> for io::Error {
-    fn from(e: SubmitError<B>) -> io::Error {
-        e.error
-    }
-}
-
-fn errno(e: i32) -> io::Error {
-    io::Error::from_raw_os_error(e)
-}
 
 /// Events taken from the engine per `io_getevents` call (on the stack).
 const CHUNK: usize = 64;

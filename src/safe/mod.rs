@@ -90,10 +90,14 @@
 //! `io_submit`, ...) that Miri does not model.
 
 mod buffer;
+mod completion;
 mod context;
+mod engine;
 mod request;
 mod table;
 
 pub use buffer::{AlignedBuf, IoBuf, DEFAULT_ALIGN, DIRECT_BLOCK};
-pub use context::{Completion, Context, Engine, SubmitError};
+pub use completion::{Completion, SubmitError};
+pub use context::Context;
+pub use engine::Engine;
 pub use request::{Request, RwFlags};
