@@ -41,6 +41,19 @@
 //!    So no waiter depends on a timer; the service's tick is only a safety
 //!    net for a program that reads its ring without ever waiting.
 //!
+//! # Locks, in order
+//! 1. The submission lock (`sq`): entries are written and entered under it,
+//!    by the thread that enters them.
+//! 2. The drain token: taken under `sq` only with `try` (never waited for
+//!    there), so a thread holding `sq` never waits for the token's holder.
+//! 3. A context's lock (`user::Control`'s state), taken to post a drained
+//!    completion, with or without `sq` held; never held while taking `sq`.
+//!
+//! A post that must wake the thread asleep in the ring (`nudge`) takes `sq`.
+//! It does so only for a sleeper, which holds the token: never from a drain
+//! under `sq` (a drainer holds the token itself), so 1 is never taken
+//! inside 3's drain.
+//!
 //! # Threads that exit
 //! io_uring cancels a thread's requests still queued in the kernel when the
 //! thread exits. So each thread that submits has a record (`thread`) counting
