@@ -70,7 +70,7 @@ dest=$TMP/dest
 make_quiet install DESTDIR="$dest" PREFIX=/usr
 ran_ldconfig no "make install DESTDIR=..."
 check_tree "$dest/usr/lib" "$dest/usr/include"
-extra=$(cd "$dest" && find . ! -type d | sort | grep -vxE './usr/lib/(libaio\.(so(\.1(t64)?(\.0\.2)?)?|a)|pkgconfig/libaio\.pc)|./usr/include/libaio\.h|./usr/share/man/man[37]/(io|io_[a-z0-9_]+|libaio)\.[37]' || true)
+extra=$(cd "$dest" && find . ! -type d | sort | grep -vxE './usr/lib/(libaio\.(so(\.1(t64)?(\.0\.2)?)?|a)|pkgconfig/libaio\.pc)|./usr/include/libaio\.h|./usr/share/man/man[37]/(io|io_[a-z0-9_]+|libaio|libaio_rs_version)\.[37]' || true)
 [ -z "$extra" ] || fail "unexpected files installed under DESTDIR: $extra"
 pcdir=$dest/usr/lib/pkgconfig
 for v in prefix=/usr libdir=/usr/lib includedir=/usr/include; do
