@@ -300,8 +300,13 @@ fn examine(fd: i32) {
     out(Line::new().str("Settings (LIBAIO_RS_*, read once when the library is loaded):"));
     let mut any = false;
     config::each_set(|entry| {
-        any = true;
-        out(Line::new().str("  ").bytes(entry));
+        // The library's own variables and misspellings of them; other
+        // LIBAIO_RS_ names (this project's build and test scripts') are not
+        // settings of the library.
+        if config::known(entry) || config::misspelled(entry).is_some() {
+            any = true;
+            out(Line::new().str("  ").bytes(entry));
+        }
     });
     if !any {
         out(Line::new()
