@@ -230,12 +230,16 @@ fn stuck_state(v: Variant) -> Option<State> {
     None
 }
 
+// A search of a state space in plain safe Rust: nothing for Miri to check,
+// and slow under it.
 #[test]
+#[cfg_attr(miri, ignore)]
 fn every_waiter_is_woken_by_its_completion() {
     assert_eq!(stuck_state(Variant::HandOff), None);
 }
 
 #[test]
+#[cfg_attr(miri, ignore)]
 fn without_the_hand_off_a_waiter_stalls() {
     let s = stuck_state(Variant::NoHandOff).expect("the old protocol's stall is found");
     // One waiter done, the other asleep on standby with its CQE undrained:
