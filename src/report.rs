@@ -263,7 +263,7 @@ fn examine(fd: i32) {
         }
         Err(refused) => {
             line.str("refused (-")
-                .errno(refused.errno)
+                .errno(refused.errno.0)
                 .str("): ")
                 .str(refused.why);
             if let Some(d) = procfs::number(c"/proc/sys/kernel/io_uring_disabled") {

@@ -71,7 +71,7 @@ pub(crate) unsafe fn setup_with(mode: EngineMode, maxevents: i32, ctxp: *mut io_
                 }
                 Err(refused) => {
                     diag::engine_refused("io_uring", refused.why);
-                    -refused.errno
+                    refused.errno.neg()
                 }
             };
         }

@@ -39,6 +39,7 @@ use super::user::submit::run_all_here;
 use super::user::wait::Wait;
 use super::user::{self, Control, Executor, Op, Req};
 use crate::sys::fd::{self, Small};
+use crate::sys::Errno;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Workers at most, per process.
@@ -158,7 +159,7 @@ impl Executor for ThreadsExec {
         service::release_poll(nfds);
     }
 
-    unsafe fn start_poll(&self, req: *mut Req) -> Result<(), i32> {
+    unsafe fn start_poll(&self, req: *mut Req) -> Result<(), Errno> {
         // SAFETY: the caller's promise, passed on.
         unsafe { service::start_poll(req) }
     }

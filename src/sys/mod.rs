@@ -40,9 +40,18 @@ pub(crate) use vm::{read_user, write_user};
 
 use core::ffi::c_long;
 
-/// The kernel's error for a failed call (a positive errno value).
+/// The kernel's error for a failed call (a positive errno value): the one
+/// error type inside the library. The C entry points hand it on as
+/// `-errno` (libaio's convention), through [`Errno::neg`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Errno(pub(crate) i32);
+
+impl Errno {
+    /// The C entry points' form: `-errno`.
+    pub(crate) const fn neg(self) -> i32 {
+        -self.0
+    }
+}
 
 /// One system call with up to six arguments, returning the raw kernel result.
 ///

@@ -295,8 +295,8 @@ fn message(req: *mut Req, gen: u32, kind: u32) -> [u8; 16] {
 ///
 /// # Safety
 /// `req` is a filled poll record in flight, handed over.
-pub(crate) unsafe fn start_poll(req: *mut Req) -> Result<(), i32> {
-    let svc = service().ok_or(libc::EAGAIN)?;
+pub(crate) unsafe fn start_poll(req: *mut Req) -> Result<(), Errno> {
+    let svc = service().ok_or(Errno(libc::EAGAIN))?;
     // SAFETY: the caller's record.
     let r = unsafe { &*req };
     svc.shared.with(|s| {
@@ -312,7 +312,7 @@ pub(crate) unsafe fn start_poll(req: *mut Req) -> Result<(), i32> {
         give_room(n as u32);
         // SAFETY: the list under its lock.
         svc.shared.with(|s| unsafe { unlink(&mut s.polls, |p| p == req) });
-        return Err(libc::EAGAIN);
+        return Err(Errno(libc::EAGAIN));
     }
     Ok(())
 }
@@ -364,18 +364,18 @@ pub(crate) fn cancel_polls(ctl: &Control, obj: Option<u64>) -> bool {
 ///
 /// # Safety
 /// `req` is a filled record in flight with an eventfd.
-pub(crate) unsafe fn hold_eventfd(req: *mut Req) -> Result<(), i32> {
-    let svc = service().ok_or(libc::EAGAIN)?;
+pub(crate) unsafe fn hold_eventfd(req: *mut Req) -> Result<(), Errno> {
+    let svc = service().ok_or(Errno(libc::EAGAIN))?;
     // SAFETY: the caller's record.
     let r = unsafe { &*req };
     if !(svc.ensure() && svc.take_room(1)) {
-        return Err(libc::EAGAIN);
+        return Err(Errno(libc::EAGAIN));
     }
     r.handed.fetch_add(1, Ordering::Release);
     svc.send(&message(req, r.gen, RESFD), &[r.resfd], true)
         .map_err(|_| {
             give_room(1);
-            libc::EAGAIN
+            Errno(libc::EAGAIN)
         })
 }
 

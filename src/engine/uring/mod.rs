@@ -78,6 +78,7 @@ use super::user::{Control, Executor, Op, Req};
 use crate::sync::{self, Mutex};
 use crate::sys;
 use crate::sys::uring::RingRef;
+use crate::sys::Errno;
 use core::cell::UnsafeCell;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -163,7 +164,7 @@ pub(crate) static ENGINE: UringExec = UringExec;
 pub(crate) fn ensure() -> Result<(), Refused> {
     let Some(st) = state() else {
         return Err(Refused {
-            errno: libc::ENOMEM,
+            errno: Errno(libc::ENOMEM),
             why: "no memory for the engine's state",
         });
     };
@@ -278,7 +279,7 @@ impl Executor for UringExec {
         service::release_poll(nfds);
     }
 
-    unsafe fn start_poll(&self, req: *mut Req) -> Result<(), i32> {
+    unsafe fn start_poll(&self, req: *mut Req) -> Result<(), Errno> {
         // SAFETY: the caller's promise, passed on.
         unsafe { service::start_poll(req) }
     }

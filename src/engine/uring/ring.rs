@@ -53,7 +53,7 @@ fn word(at: usize) -> &'static AtomicU32 {
 /// explanation `LIBAIO_RS_DEBUG` prints.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Refused {
-    pub(crate) errno: i32,
+    pub(crate) errno: Errno,
     pub(crate) why: &'static str,
 }
 
@@ -72,7 +72,7 @@ pub(crate) fn create() -> Result<Ring, Refused> {
             }
             Ok(fd) => break (fd, p),
             Err(Errno(e)) => return Err(Refused {
-                errno: e,
+                errno: Errno(e),
                 why: match e {
                     libc::ENOSYS => {
                         "io_uring_setup answered -ENOSYS (no io_uring in this kernel, or a seccomp filter)"
@@ -92,7 +92,10 @@ pub(crate) fn create() -> Result<Ring, Refused> {
             unsafe { sys_uring::unmap_ring(at, len) };
         }
         fd::close(fd);
-        Err(Refused { errno, why })
+        Err(Refused {
+            errno: Errno(errno),
+            why,
+        })
     };
     let need = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG | IORING_FEAT_SINGLE_MMAP;
     if p.features & need != need {

@@ -5,6 +5,7 @@
 
 use super::files::Files;
 use super::iocb::{self, Env, FileFacts};
+use crate::sys::Errno;
 use crate::sys::{self, fd};
 use crate::uaccess;
 use core::ptr;
@@ -52,7 +53,7 @@ impl Env for RealEnv {
         }
     }
 
-    fn flags(&mut self, fd: i32) -> Result<i32, i32> {
+    fn flags(&mut self, fd: i32) -> Result<i32, Errno> {
         self.files.flags(fd)
     }
 
@@ -104,19 +105,19 @@ impl Env for RealEnv {
         true
     }
 
-    fn copy_iovecs(&mut self, at: usize, n: usize) -> Result<&[libc::iovec], i32> {
+    fn copy_iovecs(&mut self, at: usize, n: usize) -> Result<&[libc::iovec], Errno> {
         // SAFETY: the copy taken from us, which no record holds.
         unsafe { free_iovecs(self.take_iovecs()) };
         let bytes = n * size_of::<libc::iovec>();
         let p = sys::thread::alloc(bytes).cast::<libc::iovec>();
         if p.is_null() {
-            return Err(libc::ENOMEM);
+            return Err(Errno(libc::ENOMEM));
         }
         self.iov = p;
         // SAFETY: our fresh allocation of `bytes` bytes.
         let dst = unsafe { core::slice::from_raw_parts_mut(p.cast::<u8>(), bytes) };
         if sys::read_user(self.pid, at, dst) != bytes {
-            return Err(libc::EFAULT);
+            return Err(Errno(libc::EFAULT));
         }
         // SAFETY: the copy holds n initialised iovecs.
         Ok(unsafe { core::slice::from_raw_parts(p, n) })

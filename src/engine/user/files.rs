@@ -10,6 +10,7 @@
 //! run inside `io_submit` or outside it, never change its result.
 
 use crate::sys::fd;
+use crate::sys::Errno;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// A descriptor's file, as `fstat` saw it.
@@ -28,7 +29,7 @@ pub(crate) struct Stat {
 #[derive(Clone, Copy)]
 struct Entry {
     fd: i32,
-    flags: Option<Result<i32, i32>>,
+    flags: Option<Result<i32, Errno>>,
     stat: Option<Stat>,
     eventfd: Option<bool>,
 }
@@ -69,7 +70,7 @@ impl Files {
     }
 
     /// The descriptor's open flags (`F_GETFL`), or EBADF.
-    pub(crate) fn flags(&mut self, fd: i32) -> Result<i32, i32> {
+    pub(crate) fn flags(&mut self, fd: i32) -> Result<i32, Errno> {
         let e = self.entry(fd);
         *e.flags.get_or_insert_with(|| fd_flags(fd))
     }
@@ -118,8 +119,8 @@ fn remember_in_memory(dev: u64, memory: bool) {
     slot.store(v, Ordering::Relaxed);
 }
 /// The descriptor's open flags (`F_GETFL`), or EBADF.
-fn fd_flags(fd: i32) -> Result<i32, i32> {
-    fd::flags(fd).map_err(|_| libc::EBADF)
+fn fd_flags(fd: i32) -> Result<i32, Errno> {
+    fd::flags(fd).map_err(|_| Errno(libc::EBADF))
 }
 
 /// What `fstat` says of `fd`.

@@ -8,6 +8,7 @@
 //! answer is a [`Plan`]: what the request does and where it runs.
 
 use super::Op;
+use crate::sys::Errno;
 use core::mem::size_of;
 
 /// The kernel's `struct iocb`, decoded from its 64 bytes.
@@ -125,9 +126,9 @@ impl Iocb {
 /// reserved field, and the overflow checks. On a native 32-bit kernel a
 /// buffer address or length wider than a pointer is refused; a 64-bit
 /// kernel running a 32-bit program checks with 64-bit types.
-pub(crate) fn precheck(cb: &Iocb, kernel_is_32_bit: bool) -> Result<(), i32> {
+pub(crate) fn precheck(cb: &Iocb, kernel_is_32_bit: bool) -> Result<(), Errno> {
     if cb.reserved2 != 0 {
-        return Err(libc::EINVAL);
+        return Err(Errno(libc::EINVAL));
     }
     let overflow = if kernel_is_32_bit {
         cb.buf > u64::from(u32::MAX) || cb.nbytes > u64::from(u32::MAX) || (cb.nbytes as u32 as i32) < 0
@@ -135,7 +136,7 @@ pub(crate) fn precheck(cb: &Iocb, kernel_is_32_bit: bool) -> Result<(), i32> {
         (cb.nbytes as i64) < 0
     };
     if overflow {
-        return Err(libc::EINVAL);
+        return Err(Errno(libc::EINVAL));
     }
     Ok(())
 }
@@ -158,7 +159,7 @@ pub(crate) struct FileFacts {
 pub(crate) trait Env {
     fn stat(&mut self, fd: i32) -> FileFacts;
     /// `F_GETFL`, or `Err(EBADF)`.
-    fn flags(&mut self, fd: i32) -> Result<i32, i32>;
+    fn flags(&mut self, fd: i32) -> Result<i32, Errno>;
     fn is_eventfd(&mut self, fd: i32) -> bool;
     /// Whether the file lives in memory (tmpfs), where O_DIRECT is a copy.
     fn in_memory(&mut self, fd: i32) -> bool;
@@ -172,7 +173,7 @@ pub(crate) trait Env {
     /// Copies `n` iovecs of the program's memory at `at` into a buffer the
     /// env keeps (the request's own copy, as the kernel copies them):
     /// `ENOMEM` without memory, `EFAULT` when they cannot be read.
-    fn copy_iovecs(&mut self, at: usize, n: usize) -> Result<&[libc::iovec], i32>;
+    fn copy_iovecs(&mut self, at: usize, n: usize) -> Result<&[libc::iovec], Errno>;
     /// Whether the caller may use the real-time I/O class.
     fn privileged(&mut self) -> bool;
 }
@@ -252,7 +253,7 @@ fn is_seekable(kind: u32) -> bool {
 
 /// The kernel's `__io_submit_one` after the request slot is taken: the
 /// checks, in the kernel's order, and the plan.
-pub(crate) fn check(cb: &Iocb, user_iocb: usize, env: &mut impl Env, lim: Limits) -> Result<Plan, i32> {
+pub(crate) fn check(cb: &Iocb, user_iocb: usize, env: &mut impl Env, lim: Limits) -> Result<Plan, Errno> {
     // The file (fget: EBADF, also for an O_PATH descriptor). Its open flags
     // cost a system call, which a read or write of a file in memory does
     // without: done here and now whatever the engine, the I/O itself answers
@@ -260,7 +261,7 @@ pub(crate) fn check(cb: &Iocb, user_iocb: usize, env: &mut impl Env, lim: Limits
     // EBADF first as the kernel does.
     let st = env.stat(cb.fd);
     if !st.open {
-        return Err(libc::EBADF);
+        return Err(Errno(libc::EBADF));
     }
     let rw = matches!(cb.opcode, cmd::PREAD | cmd::PWRITE | cmd::PREADV | cmd::PWRITEV);
     let in_memory = rw && st.kind == libc::S_IFREG && env.in_memory(cb.fd);
@@ -268,17 +269,17 @@ pub(crate) fn check(cb: &Iocb, user_iocb: usize, env: &mut impl Env, lim: Limits
         opened(env, cb.fd)?;
     }
     match check_rest(cb, user_iocb, env, lim, st, in_memory) {
-        Err(e) if in_memory && e != libc::EBADF => opened(env, cb.fd).and(Err(e)),
+        Err(e) if in_memory && e != Errno(libc::EBADF) => opened(env, cb.fd).and(Err(e)),
         r => r,
     }
 }
 
 /// The descriptor's open flags; EBADF for an O_PATH one, which the kernel's
 /// `fget` does not take.
-fn opened(env: &mut impl Env, fd: i32) -> Result<i32, i32> {
+fn opened(env: &mut impl Env, fd: i32) -> Result<i32, Errno> {
     let flags = env.flags(fd)?;
     if flags & libc::O_PATH != 0 {
-        return Err(libc::EBADF);
+        return Err(Errno(libc::EBADF));
     }
     Ok(flags)
 }
@@ -290,15 +291,15 @@ fn check_rest(
     lim: Limits,
     st: FileFacts,
     in_memory: bool,
-) -> Result<Plan, i32> {
+) -> Result<Plan, Errno> {
     if cb.flags & FLAG_RESFD != 0 {
         opened(env, cb.resfd as i32)?;
         if !env.is_eventfd(cb.resfd as i32) {
-            return Err(libc::EINVAL);
+            return Err(Errno(libc::EINVAL));
         }
     }
     if !env.write_key(user_iocb + KEY_OFFSET) {
-        return Err(libc::EFAULT);
+        return Err(Errno(libc::EFAULT));
     }
     let ftype = st.kind;
     let seekable = is_seekable(ftype);
@@ -309,10 +310,10 @@ fn check_rest(
         cmd::PWRITEV => (true, true),
         cmd::FSYNC | cmd::FDSYNC => {
             if cb.buf != 0 || cb.offset != 0 || cb.nbytes != 0 || cb.rw_flags != 0 {
-                return Err(libc::EINVAL);
+                return Err(Errno(libc::EINVAL));
             }
             if !matches!(ftype, libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK) {
-                return Err(libc::EINVAL); // no fsync for pipes, sockets, devices, eventfds
+                return Err(Errno(libc::EINVAL)); // no fsync for pipes, sockets, devices, eventfds
             }
             return Ok(Plan::Sync {
                 data_only: cb.opcode == cmd::FDSYNC,
@@ -320,16 +321,16 @@ fn check_rest(
         }
         cmd::POLL => {
             if u64::from(cb.buf as u16) != cb.buf {
-                return Err(libc::EINVAL);
+                return Err(Errno(libc::EINVAL));
             }
             if cb.offset != 0 || cb.nbytes != 0 || cb.rw_flags != 0 {
-                return Err(libc::EINVAL);
+                return Err(Errno(libc::EINVAL));
             }
             let events = cb.buf as i16 | libc::POLLERR | libc::POLLHUP;
             let ready = env.poll_now(cb.fd, events);
             if ready == 0 && !env.can_poll(cb.fd, ftype) {
                 // No poll method: never becomes ready for what it is not now.
-                return Err(libc::EINVAL);
+                return Err(Errno(libc::EINVAL));
             }
             return Ok(Plan::Poll {
                 events,
@@ -337,7 +338,7 @@ fn check_rest(
                 ready,
             });
         }
-        _ => return Err(libc::EINVAL),
+        _ => return Err(Errno(libc::EINVAL)),
     };
     // aio_prep_rw: priority, then the RWF flags.
     let mut prio = 0;
@@ -346,32 +347,32 @@ fn check_rest(
         prio = cb.reqprio;
     }
     if cb.rw_flags & !RWF_KNOWN != 0 {
-        return Err(libc::EOPNOTSUPP);
+        return Err(Errno(libc::EOPNOTSUPP));
     }
     // RWF_NOWAIT on a file that cannot promise it (no FMODE_NOWAIT): of the
     // files a program can name, directories.
     if cb.rw_flags & RWF_NOWAIT != 0 && ftype == libc::S_IFDIR {
-        return Err(libc::EOPNOTSUPP);
+        return Err(Errno(libc::EOPNOTSUPP));
     }
     // The open mode: EBADF (for a file in memory, asked only if a later
     // check fails: see `check`).
-    let mode = |env: &mut _| -> Result<i32, i32> {
+    let mode = |env: &mut _| -> Result<i32, Errno> {
         let flags = opened(env, cb.fd)?;
         let acc = flags & libc::O_ACCMODE;
         if (write && acc == libc::O_RDONLY) || (!write && acc == libc::O_WRONLY) {
-            return Err(libc::EBADF);
+            return Err(Errno(libc::EBADF));
         }
         Ok(flags)
     };
     let flags = if in_memory { None } else { Some(mode(env)?) };
-    let refuse = |env: &mut _, e: i32| -> i32 {
+    let refuse = |env: &mut _, e: i32| -> Errno {
         match (flags, mode(env)) {
             (None, Err(bad)) => bad,
-            _ => e,
+            _ => Errno(e),
         }
     };
     if ftype == libc::S_IFDIR || (write && ftype == 0 && env.is_eventfd(cb.fd)) {
-        return Err(libc::EINVAL); // no read_iter/write_iter
+        return Err(Errno(libc::EINVAL)); // no read_iter/write_iter
     }
     // The buffers (aio_setup_rw), then the offset (rw_verify_area).
     let one = libc::iovec {
@@ -386,7 +387,7 @@ fn check_rest(
         let mut total: u64 = 0;
         if n > 0 {
             let bad = match env.copy_iovecs(cb.buf as usize, n) {
-                Err(e) => Some(e),
+                Err(e) => Some(e.0),
                 Ok(v) => v.iter().find_map(|e| {
                     if (e.iov_len as isize) < 0 {
                         return Some(libc::EINVAL);
@@ -457,24 +458,24 @@ fn check_rest(
 
 /// The kernel's `ioprio_check_cap`: a valid class and level; the real-time
 /// class needs privilege.
-fn ioprio_check(prio: u16, env: &mut impl Env) -> Result<(), i32> {
+fn ioprio_check(prio: u16, env: &mut impl Env) -> Result<(), Errno> {
     let class = prio >> 13;
     let level = prio & 0x1fff;
     match class {
         0 => Ok(()),
         1 => {
             if !env.privileged() {
-                return Err(libc::EPERM);
+                return Err(Errno(libc::EPERM));
             }
             if level >= 8 {
-                Err(libc::EINVAL)
+                Err(Errno(libc::EINVAL))
             } else {
                 Ok(())
             }
         }
         2 if level < 8 => Ok(()),
         3 => Ok(()),
-        _ => Err(libc::EINVAL),
+        _ => Err(Errno(libc::EINVAL)),
     }
 }
 
@@ -573,14 +574,14 @@ mod tests {
                 sparse: false,
             }
         }
-        fn flags(&mut self, fd: i32) -> Result<i32, i32> {
+        fn flags(&mut self, fd: i32) -> Result<i32, Errno> {
             self.asked_flags.push(fd);
             match fd {
                 3 | 5 | 6 | 8 | 9 => Ok(libc::O_RDWR),
                 4 => Ok(libc::O_RDONLY | libc::O_DIRECT),
                 7 => Ok(libc::O_PATH),
                 10 => Ok(libc::O_RDONLY | libc::O_DIRECTORY),
-                _ => Err(libc::EBADF),
+                _ => Err(Errno(libc::EBADF)),
             }
         }
         fn is_eventfd(&mut self, fd: i32) -> bool {
@@ -603,9 +604,9 @@ mod tests {
             self.key_written = at >= 0x1000;
             self.key_written
         }
-        fn copy_iovecs(&mut self, at: usize, n: usize) -> Result<&[libc::iovec], i32> {
+        fn copy_iovecs(&mut self, at: usize, n: usize) -> Result<&[libc::iovec], Errno> {
             if at < 0x1000 {
-                return Err(libc::EFAULT);
+                return Err(Errno(libc::EFAULT));
             }
             self.iov = (0..n)
                 .map(|i| libc::iovec {
@@ -638,7 +639,9 @@ mod tests {
     }
 
     fn err(cb: &Iocb) -> i32 {
-        check(cb, 0x1000, &mut Fake::default(), LIM).err().unwrap_or(0)
+        check(cb, 0x1000, &mut Fake::default(), LIM)
+            .err()
+            .map_or(0, |e| e.0)
     }
 
     #[test]
@@ -666,7 +669,7 @@ mod tests {
         assert!(env.key_written);
         assert_eq!(
             check(&cb, 0x10, &mut Fake::default(), LIM).err(),
-            Some(libc::EFAULT),
+            Some(Errno(libc::EFAULT)),
             "aio_key not writable"
         );
     }
@@ -803,21 +806,21 @@ mod tests {
         assert_eq!(precheck(&cb, false), Ok(()));
         assert_eq!(
             precheck(&cb, true),
-            Err(libc::EINVAL),
+            Err(Errno(libc::EINVAL)),
             "negative as a 32-bit ssize_t"
         );
         cb.nbytes = 1 << 63;
-        assert_eq!(precheck(&cb, false), Err(libc::EINVAL));
+        assert_eq!(precheck(&cb, false), Err(Errno(libc::EINVAL)));
         cb.nbytes = 1;
         cb.buf = 1 << 32;
         assert_eq!(
             precheck(&cb, true),
-            Err(libc::EINVAL),
+            Err(Errno(libc::EINVAL)),
             "a buffer wider than a 32-bit pointer"
         );
         cb.buf = 0;
         cb.reserved2 = 1;
-        assert_eq!(precheck(&cb, false), Err(libc::EINVAL));
+        assert_eq!(precheck(&cb, false), Err(Errno(libc::EINVAL)));
     }
 
     #[test]

@@ -44,6 +44,7 @@ use super::process;
 use crate::abi::{aio_ring, io_context_t, io_event};
 use crate::registry::{self, EmuPin};
 use crate::sync::{self, Lock, Mutex};
+use crate::sys::Errno;
 use crate::{diag, sys};
 use avail::Avail;
 use core::mem::{offset_of, size_of};
@@ -80,7 +81,7 @@ pub(crate) trait Executor: Sync {
     ///
     /// # Safety
     /// `req` is a filled poll record in flight, handed over.
-    unsafe fn start_poll(&self, req: *mut Req) -> Result<(), i32>;
+    unsafe fn start_poll(&self, req: *mut Req) -> Result<(), Errno>;
     /// Cancels `ctl`'s pending polls submitted from the iocb at `obj`
     /// (None: all of them); their events (res 0) come through the ring.
     /// Whether one was.

@@ -4,19 +4,20 @@
 //! protocol is the parent module's (`user`).
 
 use super::*;
+use crate::sys::Errno;
 
 /// The ring size the kernel would give `maxevents` (`ioctx_alloc`): room for
 /// twice the larger of `maxevents` and four per possible CPU (in 32-bit
 /// arithmetic, as the kernel's), rounded up to whole pages; or the kernel's
 /// error: `EINVAL` for a ring too large, `EAGAIN` for none or more events
 /// than `fs.aio-max-nr` allows one context.
-fn ring_size(maxevents: u32, cpus: u32, max_nr: u64) -> Result<(u32, usize), i32> {
+fn ring_size(maxevents: u32, cpus: u32, max_nr: u64) -> Result<(u32, usize), Errno> {
     let want = maxevents.max(cpus.wrapping_mul(4)).wrapping_mul(2);
     if want as usize > 0x1000_0000 / size_of::<io_event>() {
-        return Err(libc::EINVAL);
+        return Err(Errno(libc::EINVAL));
     }
     if want == 0 || u64::from(maxevents) > max_nr {
-        return Err(libc::EAGAIN);
+        return Err(Errno(libc::EAGAIN));
     }
     let bytes = size_of::<aio_ring>() + want as usize * size_of::<io_event>();
     let len = bytes.div_ceil(PAGE) * PAGE;
@@ -59,7 +60,7 @@ fn setup_inner(maxevents: u32, ctxp: usize, exec: &'static dyn Executor) -> i32 
     let max_nr = crate::procfs::number(c"/proc/sys/fs/aio-max-nr").unwrap_or(65536);
     let (nr, ring_len) = match ring_size(maxevents, cpus, max_nr) {
         Ok(r) => r,
-        Err(e) => return -e,
+        Err(e) => return e.neg(),
     };
     let ctl_len = (size_of::<Control>() + 8 + nr as usize * size_of::<Req>()).div_ceil(PAGE) * PAGE;
     let map_len = ring_len + ctl_len;
@@ -205,8 +206,8 @@ mod tests {
         // 2 CPUs: at least 8 events, doubled, whole pages.
         assert_eq!(ring_size(1, 2, 65536), Ok((127, 4096)));
         assert_eq!(ring_size(128, 2, 65536), Ok((383, 12288)));
-        assert_eq!(ring_size(0, 0, 65536), Err(libc::EAGAIN));
-        assert_eq!(ring_size(70000, 2, 65536), Err(libc::EAGAIN));
-        assert_eq!(ring_size(u32::MAX / 2, 2, u64::MAX), Err(libc::EINVAL));
+        assert_eq!(ring_size(0, 0, 65536), Err(Errno(libc::EAGAIN)));
+        assert_eq!(ring_size(70000, 2, 65536), Err(Errno(libc::EAGAIN)));
+        assert_eq!(ring_size(u32::MAX / 2, 2, u64::MAX), Err(Errno(libc::EINVAL)));
     }
 }

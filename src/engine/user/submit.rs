@@ -16,6 +16,7 @@ use super::iocb::{self, Env, Iocb, Limits, Plan, Where};
 use super::{control, Control, Op, Req, NONE};
 use crate::engine::process;
 use crate::registry::EmuPin;
+use crate::sys::Errno;
 use crate::sys::{self, fd};
 use crate::uaccess;
 use core::ffi::c_long;
@@ -65,7 +66,7 @@ pub(crate) fn submit(pin: &EmuPin, nr: c_long, ios: usize) -> i32 {
                 }
                 Ok(None) => done += 1,
                 Err(e) => {
-                    ret = -e;
+                    ret = e.neg();
                     break;
                 }
             }
@@ -159,16 +160,16 @@ fn submit_one(
     env: &mut RealEnv,
     lim: Limits,
     polls: &mut Polls,
-) -> Result<Option<*mut Req>, i32> {
+) -> Result<Option<*mut Req>, Errno> {
     let mut raw = [0u8; 64];
     if copy_in(pid, user_iocb, &mut raw, false) != raw.len() {
-        return Err(libc::EFAULT);
+        return Err(Errno(libc::EFAULT));
     }
     let cb = Iocb::decode(&raw);
     iocb::precheck(&cb, lim.kernel_32)?;
     // A request slot (the kernel's reqs_available).
     let Some(slot) = ctl.take_slot() else {
-        return Err(libc::EAGAIN);
+        return Err(Errno(libc::EAGAIN));
     };
     let plan = match iocb::check(&cb, user_iocb, env, lim) {
         Ok(p) => p,
@@ -241,7 +242,7 @@ fn submit_one(
                 if res == -i64::from(libc::EBADF) && !mode_checked {
                     // The open mode, which io_submit refuses (see iocb::check).
                     ctl.give_back_slot(slot);
-                    return Err(libc::EBADF);
+                    return Err(Errno(libc::EBADF));
                 }
                 ctl.post(user_iocb as u64, cb.data, res);
                 signal_here(cb.resfd());
@@ -261,7 +262,7 @@ fn submit_one(
         // SAFETY: this call's copy, taken from `env`, held by no record.
         unsafe { free_iovecs(iovs) };
         ctl.give_back_slot(slot);
-        return Err(libc::EAGAIN);
+        return Err(Errno(libc::EAGAIN));
     }
     let req = ctl.record(slot);
     // SAFETY: the record we took from the free list: ours alone.

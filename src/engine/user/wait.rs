@@ -22,6 +22,7 @@ use super::{control, Control};
 use crate::engine::process;
 use crate::registry::EmuPin;
 use crate::ring;
+use crate::sys::Errno;
 use crate::sys::{self, Slept};
 use crate::uaccess;
 use core::ffi::c_long;
@@ -107,7 +108,7 @@ pub(crate) unsafe fn getevents(
         let due = ctl.due.load(Ordering::Acquire);
         match reap(ctl, pid, events.wrapping_add(got as usize), nr - got) {
             Ok(n) => got += n as c_long,
-            Err(e) => return if got > 0 { got as i32 } else { -e },
+            Err(e) => return if got > 0 { got as i32 } else { e.neg() },
         }
         if pin.dead() {
             return if got > 0 { got as i32 } else { -libc::EINVAL };
@@ -140,7 +141,7 @@ pub(crate) unsafe fn getevents(
 
 /// Copies up to `max` events from the ring into the caller's array and moves
 /// the head on: how many, or EFAULT (nothing taken) for a bad array.
-fn reap(ctl: &Control, pid: i32, out: *mut crate::abi::io_event, max: c_long) -> Result<u32, i32> {
+fn reap(ctl: &Control, pid: i32, out: *mut crate::abi::io_event, max: c_long) -> Result<u32, Errno> {
     ctl.reap.with(|| {
         // The kernel's reader (aio_read_events_ring): equal indices, nothing;
         // else both taken modulo the ring's size, and the head written back
@@ -176,7 +177,7 @@ fn reap(ctl: &Control, pid: i32, out: *mut crate::abi::io_event, max: c_long) ->
             let b =
                 unsafe { core::slice::from_raw_parts(ctl.slot(0).cast::<u8>(), (n - first) as usize * ev) };
             if !sys::write_user(pid, out as usize, a) || !sys::write_user(pid, out as usize + a.len(), b) {
-                return Err(libc::EFAULT);
+                return Err(Errno(libc::EFAULT));
             }
             uaccess::remember(out.cast(), len);
             ctl.head().store((head + n) % ctl.nr, Ordering::Release);
