@@ -106,10 +106,7 @@ for g in $ONLY; do
 	esac
 done
 ours=$(realpath "${LIBAIO_RS_BUILD_DIR:-build}/libaio.so.1")
-theirs=""
-for c in ${LIBAIO_RS_REFERENCE:-} /usr/lib/x86_64-linux-gnu/libaio.so.1 /lib/x86_64-linux-gnu/libaio.so.1; do
-	[ -e "$c" ] && { theirs=$(realpath "$c"); break; }
-done
+theirs=$(tools/debian-libaio.sh || true)
 [ -f "$ours" ] || { echo "bench: $ours is missing: run make first" >&2; exit 1; }
 [ -n "$theirs" ] || { echo "bench: Debian's libaio.so.1 is missing (apt-get install libaio1)" >&2; exit 1; }
 # Ours must reap in user space, on kernel AIO (but in the threads rows),

@@ -60,23 +60,16 @@ fn build_ours() -> Result<PathBuf, String> {
     fs::canonicalize(&so).map_err(|e| format!("{}: {e} after make", so.display()))
 }
 
-/// Debian's `libaio.so.1`, resolved; None, with a line on stderr saying the
+/// Debian's `libaio.so.1` (`tools/debian-libaio.sh`), resolved; None, with a line on stderr saying the
 /// comparison of `what` is skipped, where it is not installed. Under
 /// `make check` (LIBAIO_RS_REQUIRE_REFERENCE=1) a missing reference fails.
 pub fn reference(what: &str) -> Option<PathBuf> {
-    let candidates = env::var_os("LIBAIO_RS_REFERENCE")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(
-            [
-                "/usr/lib/x86_64-linux-gnu/libaio.so.1",
-                "/lib/x86_64-linux-gnu/libaio.so.1",
-            ]
-            .map(PathBuf::from),
-        );
-    for c in candidates {
-        if let Ok(real) = fs::canonicalize(&c) {
-            return Some(real);
+    // The one lookup of Debian's library, shared with the shell tests.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/debian-libaio.sh");
+    if let Ok(out) = Command::new(&script).stdin(Stdio::null()).output() {
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && !path.is_empty() {
+            return Some(PathBuf::from(path));
         }
     }
     let why = "Debian's libaio.so.1 is not installed (apt-get install libaio1), or set LIBAIO_RS_REFERENCE";

@@ -13,10 +13,7 @@ command -v strace >/dev/null 2>&1 || { echo "strace is not installed: skipped"; 
 strace -f -qq -o /dev/null true 2>/dev/null || { echo "strace cannot trace here: skipped"; exit 77; }
 build=${LIBAIO_RS_BUILD_DIR:-build}
 [ -e "$build/libaio.so.1" ] || { echo "$build/libaio.so.1 is missing: run make first" >&2; exit 1; }
-ref=
-for c in "${LIBAIO_RS_REFERENCE:-}" /usr/lib/x86_64-linux-gnu/libaio.so.1 /lib/x86_64-linux-gnu/libaio.so.1; do
-	[ -n "$c" ] && [ -e "$c" ] && { ref=$(realpath "$c"); break; }
-done
+ref=$("${LIBAIO_RS_ROOT:-.}/tools/debian-libaio.sh" || true)
 [ -n "$ref" ] || { echo "Debian's libaio.so.1 is not installed (apt-get install libaio1)" >&2; exit 1; }
 
 json=$(cargo test --no-run --test ctests --message-format=json 2>/dev/null) || {

@@ -83,10 +83,7 @@ header_used() {
 find_debian() {
 	DEB_INC=/usr/include
 	[ -f "$DEB_INC/libaio.h" ] || fail "Debian's /usr/include/libaio.h is missing: apt-get install libaio-dev"
-	local so
-	so=$(${CC:-gcc} -print-file-name=libaio.so.1)
-	[ -e "$so" ] || fail "Debian's libaio.so.1 is missing: apt-get install libaio1"
-	DEB_LIB=$(readlink -f "$so")
+	DEB_LIB=$("$ROOT/tools/debian-libaio.sh") || fail "Debian's libaio.so.1 is missing: apt-get install libaio1"
 	[ "$DEB_LIB" != "${OURS_LIB:-}" ] || fail "the system libaio.so.1 ($DEB_LIB) is ours, not Debian's"
 	dpkg -S "$DEB_LIB" >/dev/null 2>&1 ||
 		fail "$DEB_LIB does not belong to a Debian package (is our library installed over it?)"
