@@ -31,13 +31,48 @@ OBJCOPY ?= objcopy
 NM ?= nm
 LDCONFIG ?= ldconfig
 
+# TARGET=<rust target triple>: the library for another architecture, built
+# into build/<triple>/ with Debian's cross toolchain for it (apt-get install
+# gcc-<gnu triple>; tools/deps.sh installs them), or with gcc -m32 for i686,
+# which an x86_64 machine also runs. CC, AR, OBJCOPY and NM given on the
+# command line or in the environment win.
+TARGET ?=
+TOOLPREFIX_aarch64-unknown-linux-gnu = aarch64-linux-gnu-
+TOOLPREFIX_armv7-unknown-linux-gnueabihf = arm-linux-gnueabihf-
+TOOLPREFIX_s390x-unknown-linux-gnu = s390x-linux-gnu-
+TOOLPREFIX_powerpc64le-unknown-linux-gnu = powerpc64le-linux-gnu-
+TOOLPREFIX_riscv64gc-unknown-linux-gnu = riscv64-linux-gnu-
+TOOLPREFIX_i686-unknown-linux-gnu =
+TARGETCFLAGS_i686-unknown-linux-gnu = -m32
+ifneq ($(TARGET),)
+tp = $(TOOLPREFIX_$(TARGET))
+ifeq ($(origin CC),default)
+CC = $(tp)gcc $(TARGETCFLAGS_$(TARGET))
+endif
+ifeq ($(origin AR),default)
+AR = $(tp)ar
+endif
+ifeq ($(origin OBJCOPY),file)
+OBJCOPY = $(tp)objcopy
+endif
+ifeq ($(origin NM),file)
+NM = $(tp)nm
+endif
+endif
+
 soname = libaio.so.1
 libname = $(soname).0.2
 t64soname = libaio.so.1t64
 t64name = $(t64soname).0.2
-B = build
 CARGO_TARGET_DIR ?= target
+ifeq ($(TARGET),)
+B = build
 STATICLIB = $(CARGO_TARGET_DIR)/release/libaio_so.a
+else
+B = build/$(TARGET)
+STATICLIB = $(CARGO_TARGET_DIR)/$(TARGET)/release/libaio_so.a
+CARGO_TARGET_FLAGS = --target $(TARGET)
+endif
 SRCS = $(shell find src cshim/src -name "*.rs") Makefile Cargo.toml cshim/Cargo.toml build.rs cbindgen.toml
 
 # Every exported name, for -u (pull it from the archive) and for libaio.a.
@@ -52,7 +87,7 @@ VERSIONED = io_getevents@@LIBAIO_0.4 io_cancel@@LIBAIO_0.4 io_queue_wait@@LIBAIO
 all: $(B)/$(libname) $(B)/libaio.a $(B)/libaio.pc
 
 $(STATICLIB): $(SRCS)
-	LIBAIO_RS_NO_CTESTS=1 $(CARGO) build --release -p libaio-so
+	LIBAIO_RS_NO_CTESTS=1 $(CARGO) build --release -p libaio-so $(CARGO_TARGET_FLAGS)
 
 # $(call link_so,SONAME): the final link of the shared object named $@. With
 # a program interpreter and an entry point (on the architectures where the
