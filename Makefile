@@ -84,7 +84,7 @@ VERSIONED = io_getevents@@LIBAIO_0.4 io_cancel@@LIBAIO_0.4 io_queue_wait@@LIBAIO
 
 .PHONY: all install uninstall check test deps demo bench header clean fuzz help
 
-all: $(B)/$(libname) $(B)/libaio.a $(B)/libaio.pc
+all: $(B)/$(libname) $(B)/$(t64name) $(B)/libaio.a $(B)/libaio.pc
 
 $(STATICLIB): $(SRCS)
 	LIBAIO_RS_NO_CTESTS=1 $(CARGO) build --release -p libaio-so $(CARGO_TARGET_FLAGS)
@@ -121,7 +121,8 @@ $(B)/$(libname): $(STATICLIB) libaio.map $(B)/interp
 
 # The same library under the soname that Debian 13 and Ubuntu 24.04 and later
 # give libaio (package libaio1t64): programs built there need libaio.so.1t64.
-# Same code and symbol versions; only DT_SONAME differs. Not part of `all`;
+# Same code and symbol versions; only DT_SONAME differs. Part of `all`
+# (so two installs at once never link it at the same time);
 # `make install` builds and installs it.
 t64: $(B)/$(t64name)
 

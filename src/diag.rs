@@ -116,11 +116,13 @@ impl Line {
 
     /// Writes the line to stderr with one write(2), so lines from several
     /// threads do not interleave.
+    #[inline(never)] // one copy for every line written
     pub(crate) fn send(&mut self) {
         self.send_to(2);
     }
 
     /// Writes the line to `fd` (the doctor's lines go to stdout).
+    #[inline(never)]
     pub(crate) fn send_to(&mut self, fd: i32) {
         let bytes = self.finish();
         let _ = crate::sys::fd::write(fd, bytes);

@@ -225,15 +225,20 @@ pub(crate) fn send_batch(sock: i32, msgs: &[Small]) -> Result<usize, Errno> {
         }
     }
     // SAFETY: every pointer in `hdrs` is to our buffers, alive for the call.
+    // The raw call, not libc's sendmmsg: that one is a cancellation point,
+    // and a thread cancelled in io_submit must leave no request half handed
+    // over (nothing of the library's may unwind: see thread_exit.c).
     let r = unsafe {
-        libc::sendmmsg(
+        libc::syscall(
+            libc::SYS_sendmmsg,
             sock,
             hdrs.as_mut_ptr(),
-            n as _,
+            n as libc::c_uint,
             libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
         )
     };
-    check(i64::from(r)).map(|k| k as usize)
+    #[allow(clippy::unnecessary_cast)] // c_long is i32 on 32-bit targets
+    check(r as i64).map(|k| k as usize)
 }
 
 /// One received message: its payload length, and the descriptors it
@@ -394,9 +399,21 @@ pub(crate) fn ppoll(
     });
     let tsp = ts.as_ref().map_or(ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: our pollfd array and timespec; the mask is null or the
-    // caller's, checked readable (as the kernel's io_pgetevents reads it).
-    let r = unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, tsp, sigmask) };
-    check(i64::from(r)).map(|n| n as usize)
+    // caller's, checked readable (as the kernel's io_pgetevents reads it),
+    // of the kernel's 8 bytes. The raw call: libc's ppoll is a cancellation
+    // point, and io_submit polls with it (a zero-timeout look).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_ppoll,
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            tsp,
+            sigmask,
+            8usize,
+        )
+    };
+    #[allow(clippy::unnecessary_cast)] // c_long is i32 on 32-bit targets
+    check(r as i64).map(|n| n as usize)
 }
 
 /// `preadv2`/`pwritev2` at `offset` (-1: the file's own position) with

@@ -100,8 +100,10 @@ pub(crate) fn sleep_ns(ns: u64) {
         tv_sec: (ns / 1_000_000_000) as _,
         tv_nsec: (ns % 1_000_000_000) as _,
     };
-    // SAFETY: our timespec; the remainder is not wanted.
-    unsafe { libc::nanosleep(&t, ptr::null_mut()) };
+    // SAFETY: our timespec; the remainder is not wanted. The raw call:
+    // libc's nanosleep is a cancellation point, and io_submit backs off
+    // with it (io_uring's full submission queue).
+    unsafe { libc::syscall(libc::SYS_nanosleep, &t, ptr::null_mut::<libc::timespec>()) };
 }
 
 /// Runs the handlers of pending signals that `sigmask` lets in, as the

@@ -205,21 +205,24 @@ ctest_programs() {
 ref_get() {
 	local key=$1 i=0 f
 	shift
-	[ -n "${LIBAIO_RS_REF_CACHE:-}" ] && [ -e "$LIBAIO_RS_REF_CACHE/$key.done" ] || return 1
+	[ -n "${LIBAIO_RS_REF_CACHE:-}" ] && [ -d "$LIBAIO_RS_REF_CACHE/$key.d" ] || return 1
 	for f in "$@"; do
-		cp "$LIBAIO_RS_REF_CACHE/$key.$i" "$f"
+		cp "$LIBAIO_RS_REF_CACHE/$key.d/$i" "$f" || return 1
 		i=$((i + 1))
 	done
 }
-# ref_put KEY SRC...: caches SRC... as KEY's files (no-op outside make check).
+# ref_put KEY SRC...: caches SRC... as KEY's files (no-op outside make
+# check). Written in a directory of this process, then renamed whole: two
+# scripts may cache the same KEY at once (the first rename wins).
 ref_put() {
-	local key=$1 i=0 f
+	local key=$1 i=0 f tmp
 	shift
 	[ -n "${LIBAIO_RS_REF_CACHE:-}" ] || return 0
 	mkdir -p "$LIBAIO_RS_REF_CACHE"
+	tmp=$(mktemp -d "$LIBAIO_RS_REF_CACHE/.put.XXXXXX") || return 0
 	for f in "$@"; do
-		cp "$f" "$LIBAIO_RS_REF_CACHE/$key.$i.tmp" && mv "$LIBAIO_RS_REF_CACHE/$key.$i.tmp" "$LIBAIO_RS_REF_CACHE/$key.$i"
+		cp "$f" "$tmp/$i" || { rm -rf "$tmp"; return 0; }
 		i=$((i + 1))
 	done
-	: >"$LIBAIO_RS_REF_CACHE/$key.done"
+	mv -T "$tmp" "$LIBAIO_RS_REF_CACHE/$key.d" 2>/dev/null || rm -rf "$tmp"
 }
