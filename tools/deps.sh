@@ -16,7 +16,14 @@ PACKAGES=(
 	sysbench                                    # fileio in async mode on every engine
 	debhelper fakeroot lintian                  # Debian packages: build and check
 	mandoc man-db groff-base                    # man pages: lint and render
+	libaio1:i386                                # i386, natively: the reference (tests/sh/i386.sh)
 )
+# The i386 reference needs the foreign architecture (as root; the test
+# skips without it), and the i686 Rust target (rustup, best effort).
+if [ "$(id -u)" = 0 ] && ! dpkg --print-foreign-architectures | grep -qx i386; then
+	dpkg --add-architecture i386
+fi
+command -v rustup >/dev/null 2>&1 && rustup target add i686-unknown-linux-gnu >/dev/null 2>&1 || true
 missing=()
 for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

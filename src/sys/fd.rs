@@ -38,9 +38,12 @@ pub(crate) struct Stat {
 }
 
 pub(crate) fn fstat(fd: i32) -> Result<Stat, Errno> {
-    let mut st = MaybeUninit::<libc::stat>::zeroed();
-    // SAFETY: fstat writes into our buffer.
-    check(i64::from(unsafe { libc::fstat(fd, st.as_mut_ptr()) }))?;
+    // fstat64: on 32-bit targets plain fstat fails with EOVERFLOW for a
+    // file of 2 GiB or more (and then every request on it looked past its
+    // end); on 64-bit targets the two are the same call.
+    let mut st = MaybeUninit::<libc::stat64>::zeroed();
+    // SAFETY: fstat64 writes into our buffer.
+    check(i64::from(unsafe { libc::fstat64(fd, st.as_mut_ptr()) }))?;
     // SAFETY: zero-initialised, then filled by fstat.
     let st = unsafe { st.assume_init() };
     #[allow(clippy::useless_conversion, clippy::unnecessary_cast)] // widths differ per target
@@ -63,9 +66,9 @@ pub(crate) fn flags(fd: i32) -> Result<i32, Errno> {
 
 /// `fstatfs`'s file-system type.
 pub(crate) fn fs_type(fd: i32) -> Result<i64, Errno> {
-    let mut st = MaybeUninit::<libc::statfs>::zeroed();
-    // SAFETY: fstatfs writes into our buffer.
-    check(i64::from(unsafe { libc::fstatfs(fd, st.as_mut_ptr()) }))?;
+    let mut st = MaybeUninit::<libc::statfs64>::zeroed();
+    // SAFETY: fstatfs64 writes into our buffer (64-bit counts on 32-bit targets).
+    check(i64::from(unsafe { libc::fstatfs64(fd, st.as_mut_ptr()) }))?;
     // SAFETY: zero-initialised, then filled by fstatfs.
     let st = unsafe { st.assume_init() };
     #[allow(clippy::unnecessary_cast)] // f_type is i64 here, narrower elsewhere
