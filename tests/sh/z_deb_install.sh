@@ -48,12 +48,15 @@ MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu
 LIBDIR=/usr/lib/$MA
 SO=$LIBDIR/libaio.so.1.0.2
 
+# Queried for the native architecture: with i386 added (tools/deps.sh, for
+# tests/sh/i386.sh) a bare name matches libaio1:i386 too.
+NATIVE=$(dpkg --print-architecture)
 status_of() {
 	local s
-	s=$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) || true
+	s=$(dpkg-query -W -f='${db:Status-Status}' "$1:$NATIVE" 2>/dev/null) || true
 	echo "${s:-not-installed}"
 }
-version_of() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
+version_of() { dpkg-query -W -f='${Version}' "$1:$NATIVE" 2>/dev/null || true; }
 
 # --- 0. Where we start: Debian's packages installed, ours not.
 if [ "$(status_of libaio1-rs)" = installed ]; then
