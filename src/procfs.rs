@@ -66,9 +66,10 @@ pub(crate) fn logical_block_size(major: u32, minor: u32) -> Option<u64> {
         n = end;
     };
     put(b"/sys/dev/block/");
-    put_decimal(&mut put, major);
+    let mut digits = [0u8; 10];
+    put(decimal(major, &mut digits));
     put(b":");
-    put_decimal(&mut put, minor);
+    put(decimal(minor, &mut digits));
     let stem = n;
     for tail in [&b"/queue/logical_block_size"[..], b"/../queue/logical_block_size"] {
         path[stem..].fill(0);
@@ -81,25 +82,31 @@ pub(crate) fn logical_block_size(major: u32, minor: u32) -> Option<u64> {
     None
 }
 
-/// Writes `v` in decimal through `put`.
-fn put_decimal(put: &mut impl FnMut(&[u8]), v: u32) {
-    let mut buf = [0u8; 10];
+/// `v` in decimal, written into the end of `buf`: the digits' slice. For
+/// the paths of /proc and /sys files the library builds by hand.
+pub(crate) fn decimal(mut v: u32, buf: &mut [u8; 10]) -> &[u8] {
     let mut i = buf.len();
-    let mut v = v;
     loop {
         i -= 1;
         buf[i] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
-            break;
+            return &buf[i..];
         }
     }
-    put(&buf[i..]);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_digits() {
+        let mut b = [0u8; 10];
+        assert_eq!(decimal(0, &mut b), b"0");
+        assert_eq!(decimal(259, &mut b), b"259");
+        assert_eq!(decimal(u32::MAX, &mut b), b"4294967295");
+    }
 
     #[test]
     fn seccomp_line_is_parsed() {

@@ -172,17 +172,7 @@ fn proc_link_says_eventfd(fd: i32) -> Option<bool> {
     let prefix = b"/proc/self/fd/";
     path[..prefix.len()].copy_from_slice(prefix);
     let mut digits = [0u8; 10];
-    let mut v = fd.unsigned_abs();
-    let mut k = digits.len();
-    loop {
-        k -= 1;
-        digits[k] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    let d = &digits[k..];
+    let d = crate::procfs::decimal(fd.unsigned_abs(), &mut digits);
     path[prefix.len()..prefix.len() + d.len()].copy_from_slice(d);
     let mut link = [0u8; 32];
     let path = core::ffi::CStr::from_bytes_until_nul(&path).ok()?;
